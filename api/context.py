@@ -1,0 +1,100 @@
+"""The composition root: builds the archive's services from settings for the CLI,
+the scheduler process and (later) the web app, so they all open them the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cached_property
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from archive.keyring import KeyRing, KeyStore
+from archive.puller import Puller
+from archive.sdk.errors import SdkLibraryError
+from archive.sdk.source import FinanceSdkSource
+from archive.sdk.worker import WorkerConfig
+from config import migrate
+from config.database import create_db_engine, make_session_factory
+from config.settings import ConfigError, Settings
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    _sources: dict[str, FinanceSdkSource] = field(default_factory=dict)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return create_db_engine(self.settings.database_url, echo=self.settings.database.echo)
+
+    @cached_property
+    def session_factory(self) -> sessionmaker[Session]:
+        return make_session_factory(self.engine)
+
+    @cached_property
+    def key_store(self) -> KeyStore:
+        return KeyStore(self.settings.keys_dir)
+
+    def migrate(self) -> None:
+        migrate.upgrade(self.engine)
+
+    def keyring(self, corp_id: str) -> KeyRing:
+        corp = self.settings.corp(corp_id)
+        passphrase = corp.key_passphrase.get_secret_value().encode() or None
+        return self.key_store.load(corp_id, corp.key_files, passphrase)
+
+    def source(self, corp_id: str) -> FinanceSdkSource:
+        """The corp's SDK source, created once per process (the SDK is initialised once)."""
+        keyring = self.keyring(corp_id)
+        source = self._sources.get(corp_id)
+        if source is not None:
+            source.update_keys(keyring)
+            return source
+        corp = self.settings.corp(corp_id)
+        sdk = self.settings.sdk
+        if sdk.library_path is None:
+            raise ConfigError(
+                "No Finance SDK library is configured: set WECOM_AUDIT_SDK__LIBRARY_PATH to "
+                "libWeWorkFinanceSdk_C.so (or run `wecom-audit demo` for the simulated company)."
+            )
+        if not sdk.library_path.exists():
+            raise SdkLibraryError(
+                f"the Finance SDK library {sdk.library_path} does not exist",
+                hint="check WECOM_AUDIT_SDK__LIBRARY_PATH",
+            )
+        config = WorkerConfig(
+            library_path=sdk.library_path,
+            corp_id=corp.corp_id,
+            secret=corp.archive_secret.get_secret_value(),
+            proxy=sdk.proxy,
+            proxy_password=sdk.proxy_password.get_secret_value(),
+            timeout_s=sdk.timeout_s,
+            rsa_threads=sdk.rsa_threads,
+        )
+        source = FinanceSdkSource(
+            config,
+            keyring,
+            retry_attempts=sdk.retry_attempts,
+            retry_backoff_s=sdk.retry_backoff_s,
+            crash_quarantine_threshold=sdk.crash_quarantine_threshold,
+        )
+        self._sources[corp_id] = source
+        return source
+
+    def puller(self, corp_id: str) -> Puller:
+        return Puller(
+            corp_id,
+            self.source(corp_id),
+            self.session_factory,
+            batch_limit=self.settings.sdk.pull_limit,
+            lease_ttl=timedelta(seconds=self.settings.scheduler.lease_ttl_s),
+        )
+
+    def close(self) -> None:
+        for source in self._sources.values():
+            source.close()
+        self._sources.clear()
+        if "engine" in self.__dict__:
+            self.engine.dispose()

@@ -1,0 +1,65 @@
+"""The scheduler process: pulls every corp on an interval (APScheduler 3.x).
+
+One job per corp with ``max_instances=1`` keeps one puller per corp inside a process; the
+database lease (see ``archive.puller``) keeps one per corp across processes. A
+``msgaudit_notify`` callback calls :meth:`PullScheduler.trigger` to pull at once;
+repeated triggers while a pull runs coalesce into one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from api.context import AppContext
+from archive.errors import ArchiveError
+from archive.puller import PullReport
+from config.logs import get_logger
+
+log = get_logger("api.scheduler")
+
+
+class PullScheduler:
+    def __init__(self, context: AppContext, *, interval_s: float | None = None) -> None:
+        self.context = context
+        self.interval_s = interval_s or context.settings.scheduler.pull_interval_s
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        self.last_reports: dict[str, PullReport] = {}
+        self.heartbeat: datetime | None = None
+
+    def start(self) -> None:
+        for corp in self.context.settings.corps():
+            self.scheduler.add_job(
+                self.pull,
+                "interval",
+                seconds=self.interval_s,
+                args=[corp.corp_id],
+                id=_job_id(corp.corp_id),
+                max_instances=1,
+                coalesce=True,
+                next_run_time=datetime.now(UTC),
+            )
+        self.scheduler.start()
+
+    def pull(self, corp_id: str, trigger: str = "schedule") -> PullReport | None:
+        self.heartbeat = datetime.now(UTC)
+        try:
+            report = self.context.puller(corp_id).run(trigger)
+        except ArchiveError as exc:
+            log.error("archive.pull.not_started", corp_id=corp_id, error_code=exc.code, error=str(exc))
+            return None
+        self.last_reports[corp_id] = report
+        return report
+
+    def trigger(self, corp_id: str) -> None:
+        """Run the corp's pull job now (debounced: a running pull absorbs the trigger)."""
+        self.scheduler.modify_job(_job_id(corp_id), next_run_time=datetime.now(UTC))
+
+    def shutdown(self) -> None:
+        self.scheduler.shutdown(wait=True)
+        self.context.close()
+
+
+def _job_id(corp_id: str) -> str:
+    return f"pull:{corp_id}"

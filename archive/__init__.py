@@ -1,0 +1,1 @@
+"""Getting chats in and keeping them: sources, keys, decryption, parsing, the puller, storage."""

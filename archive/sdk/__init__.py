@@ -1,0 +1,1 @@
+"""The binding to WeCom's Finance SDK C library, run in an isolated worker process."""

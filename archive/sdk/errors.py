@@ -1,0 +1,93 @@
+"""SDK return codes (spec §1.4) and JSON ``errcode`` values (spec §2.4) as typed errors."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from archive.errors import ArchiveError
+
+# Only these are transient (spec §1.4, §9.3): retried with backoff.
+RETRYABLE_SDK_CODES: Final = frozenset({10001, 10002, 10003})
+
+SDK_RETURN_CODES: Final[dict[int, tuple[str, str]]] = {
+    10000: ("bad request parameters", "this is a bug in wecom-audit's call; please report it"),
+    10001: ("network error", "check outbound HTTPS to qyapi.weixin.qq.com and the proxy settings"),
+    10002: ("failed to parse the response", "usually transient; retry later"),
+    10003: ("internal/system failure", "usually transient; retry later"),
+    10004: ("encryption failed (secret/key problem)", "check the archive secret and the RSA key in the admin console"),
+    10005: ("bad sdkfileid", "the media id in the message is invalid"),
+    10006: ("decryption failed", "check the private key registered for this publickey_ver"),
+    10007: ("no private key for the message's key version", "register the private key for that publickey_ver"),
+    10008: ("failed to parse encrypt_key", "the unwrapped random key is malformed: check the private key"),
+    10009: (
+        "IP not allowed",
+        "add this server's egress IP to 可信IP (trusted IPs) of 会话内容存档 in the WeCom admin console",
+    ),
+    10010: ("data expired", "the data is past WeCom's retention window and cannot be fetched any more"),
+    10011: ("certificate error", "check the system CA certificates and any TLS-intercepting proxy"),
+}
+
+WECOM_ERRCODES: Final[dict[int, tuple[str, str]]] = {
+    40001: ("invalid secret", "set WECOM_AUDIT_WECOM__ARCHIVE_SECRET to the 会话内容存档 Secret (not an app secret)"),
+    40013: ("invalid corp id", "set WECOM_AUDIT_WECOM__CORP_ID to the corp id (ww…) from 我的企业"),
+    301042: (
+        "IP not in the archive's trusted IP list",
+        "add this server's egress IP to 可信IP of 会话内容存档 in the WeCom admin console",
+    ),
+    301052: ("the archive licence has expired", "renew 会话内容存档 in the WeCom admin console"),
+    301053: ("the archive service is not enabled", "enable 会话内容存档 for this corp in the WeCom admin console"),
+    301058: ("response exceeds the size limit", "wecom-audit lowers the batch limit by itself"),
+}
+
+
+class SdkError(ArchiveError):
+    code = "sdk_error"
+
+    def __init__(self, message: str, *, hint: str = "", sdk_code: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.sdk_code = sdk_code
+
+
+class SdkTransientError(SdkError):
+    """10001–10003 that persisted through every retry."""
+
+    code = "sdk_transient"
+    retryable = True
+
+
+class SdkConfigurationError(SdkError):
+    """Wrong secret, IP not trusted, archive not enabled or expired: an admin must act."""
+
+    code = "sdk_configuration"
+
+
+class SdkDataExpiredError(SdkError):
+    code = "sdk_data_expired"
+
+
+class SdkLibraryError(SdkError):
+    """The library cannot be loaded or lacks the Finance SDK's functions."""
+
+    code = "sdk_library"
+
+
+class SdkCrashError(SdkError):
+    """The SDK worker keeps dying outside any single record (e.g. in GetChatData)."""
+
+    code = "sdk_crash"
+    retryable = True
+
+
+def error_for_return_code(rc: int, call: str) -> SdkError:
+    meaning, hint = SDK_RETURN_CODES.get(rc, ("unknown return code", "see WeCom's SDK documentation"))
+    message = f"{call} returned {rc} ({meaning})"
+    if rc in RETRYABLE_SDK_CODES:
+        return SdkTransientError(message, hint=hint, sdk_code=rc)
+    if rc == 10010:
+        return SdkDataExpiredError(message, hint=hint, sdk_code=rc)
+    return SdkConfigurationError(message, hint=hint, sdk_code=rc)
+
+
+def error_for_errcode(errcode: int, errmsg: str) -> SdkError:
+    meaning, hint = WECOM_ERRCODES.get(errcode, (errmsg or "unknown error", "see WeCom's global error codes (90313)"))
+    return SdkConfigurationError(f"WeCom answered errcode {errcode} ({meaning})", hint=hint, sdk_code=errcode)

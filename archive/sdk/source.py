@@ -1,0 +1,271 @@
+"""``FinanceSdkSource``: the production ``ChatArchiveSource``, over the SDK worker process.
+
+Contract:
+- The native library runs only in the worker (``archive.sdk.worker``). If the worker
+  dies, it is restarted and the request is sent again. A record that was being decrypted
+  when it died is counted; once it has killed the worker ``crash_quarantine_threshold``
+  times it is skipped by the worker and reported as ``sdk_crash`` (so it is quarantined,
+  not lost). Deaths outside any record (in GetChatData) are retried a few times, then
+  raise ``SdkCrashError``.
+- SDK codes 10001–10003 (and unreadable GetChatData output) are retried with exponential
+  backoff; every other code raises a typed error that says what to do.
+- ``errcode`` 301058 (response too large) halves the batch limit and tries again.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from archive.errors import ArchiveError
+from archive.keyring import KeyRing
+from archive.sdk.errors import (
+    SdkCrashError,
+    SdkError,
+    SdkLibraryError,
+    SdkTransientError,
+    error_for_errcode,
+    error_for_return_code,
+)
+from archive.sdk.worker import RecordTuple, WorkerConfig, worker_main
+from archive.source import ChatEnvelope, DecryptedRecord, FailureReason
+from config.logs import get_logger
+
+log = get_logger("archive.sdk")
+
+# A worker that dies outside any record this many times in a row fails the call.
+MAX_UNATTRIBUTED_CRASHES = 3
+# How long a reply may take beyond the SDK's own network timeout before the worker is
+# considered hung and killed (RSA for a full batch takes well under a second per core).
+REPLY_GRACE_S = 120.0
+WORKER_START_TIMEOUT_S = 60.0
+MAX_BACKOFF_S = 60.0
+RESPONSE_TOO_LARGE = 301058
+
+
+class _WorkerDied(Exception):
+    def __init__(self, seq: int, exitcode: int | None) -> None:
+        super().__init__(f"SDK worker died (exit code {exitcode})")
+        self.seq = seq
+        self.exitcode = exitcode
+
+
+class FinanceSdkSource:
+    """Pulls and decrypts through the Finance SDK C library in an isolated worker process."""
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        keyring: KeyRing,
+        *,
+        retry_attempts: int = 5,
+        retry_backoff_s: float = 1.0,
+        crash_quarantine_threshold: int = 2,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._config = config
+        self._keyring = keyring
+        self._retry_attempts = retry_attempts
+        self._retry_backoff_s = retry_backoff_s
+        self._crash_threshold = crash_quarantine_threshold
+        self._sleep = sleep
+        self._context = multiprocessing.get_context("spawn")
+        self._progress = self._context.Value(ctypes.c_ulonglong, 0, lock=False)
+        self._process: BaseProcess | None = None
+        self._connection: Connection | None = None
+        self._in_flight: tuple[Any, ...] | None = None
+        self._crashes: Counter[int] = Counter()
+        self.worker_restarts = 0
+
+    # --- ChatArchiveSource ----------------------------------------------------------------
+
+    def fetch(self, after_seq: int, limit: int) -> list[DecryptedRecord]:
+        error: SdkError | None = None
+        attempt = 0
+        while attempt <= self._retry_attempts:
+            reply = self._call(("fetch", after_seq, limit))
+            kind = reply[0]
+            if kind == "records":
+                return _records(reply[1])
+            if kind == "errcode":
+                if reply[1] == RESPONSE_TOO_LARGE and limit > 1:
+                    limit = max(1, limit // 2)
+                    log.warning("archive.sdk.limit_lowered", limit=limit)
+                    continue
+                raise error_for_errcode(reply[1], reply[2])
+            if kind == "rc":
+                error = error_for_return_code(reply[1], reply[2])
+            else:  # garbled
+                error = SdkTransientError(reply[1], hint="usually transient; retry later", sdk_code=10002)
+            if not error.retryable:
+                raise error
+            delay = min(self._retry_backoff_s * 2**attempt, MAX_BACKOFF_S)
+            log.warning("archive.sdk.retry", code=error.sdk_code, attempt=attempt + 1, delay_s=delay)
+            self._sleep(delay)
+            attempt += 1
+        assert error is not None
+        raise error
+
+    def prefetch(self, after_seq: int, limit: int) -> None:
+        if self._in_flight is not None or self._process is None or not self._process.is_alive():
+            return
+        request = self._with_skips(("fetch", after_seq, limit))
+        try:
+            self._send(request)
+        except _WorkerDied:
+            return  # the next call finds the worker dead and handles it
+        self._in_flight = request
+
+    def decrypt(self, envelopes: Sequence[ChatEnvelope]) -> list[DecryptedRecord]:
+        fields = [(e.seq, e.msgid, e.publickey_ver, e.encrypt_random_key, e.encrypt_chat_msg) for e in envelopes]
+        reply = self._call(("decrypt", fields))
+        if reply[0] == "rc":
+            raise error_for_return_code(reply[1], reply[2])
+        return _records(reply[1])
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.send(("stop",))
+            except OSError:
+                pass
+            self._connection.close()
+        if self._process is not None:
+            self._process.join(5)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join()
+        self._process = self._connection = None
+        self._in_flight = None
+
+    # --- keys -----------------------------------------------------------------------------
+
+    def update_keys(self, keyring: KeyRing) -> None:
+        """Use a new key ring (after ``keys add``): the worker restarts with it on next use."""
+        if keyring.identity() == self._keyring.identity():
+            return
+        self._keyring = keyring
+        self.close()
+
+    # --- the worker -------------------------------------------------------------------------
+
+    def _call(self, request: tuple[Any, ...]) -> tuple[Any, ...]:
+        unattributed = 0
+        while True:
+            request = self._with_skips(request)
+            try:
+                self._ensure_worker()
+                if self._in_flight != request:
+                    self._drain_in_flight()
+                    self._send(request)
+                self._in_flight = None
+                return self._receive()
+            except _WorkerDied as died:
+                self._discard_worker(died)
+                if died.seq:
+                    self._crashes[died.seq] += 1
+                    continue
+                unattributed += 1
+                if unattributed >= MAX_UNATTRIBUTED_CRASHES:
+                    raise SdkCrashError(
+                        f"the SDK worker died {unattributed} times in a row outside any record "
+                        f"(last exit code {died.exitcode})",
+                        hint="check the SDK library and its dependencies; see the worker's stderr",
+                    ) from None
+
+    def _with_skips(self, request: tuple[Any, ...]) -> tuple[Any, ...]:
+        base = request[:3] if request[0] == "fetch" else request[:2]
+        skips = {seq: n for seq, n in self._crashes.items() if n >= self._crash_threshold}
+        return (*base, skips)
+
+    def _send(self, request: tuple[Any, ...]) -> None:
+        assert self._connection is not None and self._process is not None
+        try:
+            self._connection.send(request)
+        except OSError:
+            self._process.join(5)
+            raise _WorkerDied(int(self._progress.value), self._process.exitcode) from None
+
+    def _receive(self) -> tuple[Any, ...]:
+        connection = self._connection
+        assert connection is not None and self._process is not None
+        deadline = self._config.timeout_s + REPLY_GRACE_S
+        try:
+            if not connection.poll(deadline):
+                seq = int(self._progress.value)
+                log.error("archive.sdk.worker_hung", waited_s=deadline, seq=seq or None)
+                self._process.kill()
+                self._process.join()
+                raise _WorkerDied(seq, self._process.exitcode)
+            reply: tuple[Any, ...] = connection.recv()
+        except (EOFError, OSError):
+            self._process.join(5)
+            raise _WorkerDied(int(self._progress.value), self._process.exitcode) from None
+        if reply[0] == "error":
+            raise ArchiveError(reply[1])
+        return reply
+
+    def _drain_in_flight(self) -> None:
+        """Read and drop the reply to a prefetch nobody wants any more."""
+        if self._in_flight is not None:
+            self._in_flight = None
+            self._receive()
+
+    def _ensure_worker(self) -> None:
+        if self._process is None:
+            self._start_worker()
+        elif not self._process.is_alive():
+            raise _WorkerDied(int(self._progress.value), self._process.exitcode)
+
+    def _discard_worker(self, died: _WorkerDied) -> None:
+        log.warning("archive.sdk.worker_died", exit_code=died.exitcode, seq=died.seq or None)
+        if self._connection is not None:
+            self._connection.close()
+        self._process = self._connection = None
+        self._in_flight = None
+        self._progress.value = 0
+        self.worker_restarts += 1
+
+    def _start_worker(self) -> None:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(
+            target=worker_main, args=(child, self._progress, self._config), name="wecom-sdk-worker", daemon=True
+        )
+        process.start()
+        child.close()
+        if not parent.poll(WORKER_START_TIMEOUT_S):
+            process.kill()
+            raise SdkLibraryError("the SDK worker did not start in time", hint="see the worker's stderr")
+        try:
+            hello = parent.recv()
+        except EOFError:
+            process.join(5)
+            raise SdkLibraryError(
+                f"the SDK worker died while loading the library (exit code {process.exitcode})",
+                hint="check WECOM_AUDIT_SDK__LIBRARY_PATH and the library's dependencies (ldd)",
+            ) from None
+        if hello[0] == "fatal":
+            process.join(5)
+            raise SdkLibraryError(hello[1])
+        self._process, self._connection = process, parent
+        materials = [(m.version, m.pem, m.passphrase, m.source) for m in self._keyring.materials()]
+        self._send(("keys", materials))
+        self._receive()
+
+
+def _records(rows: list[RecordTuple]) -> list[DecryptedRecord]:
+    return [
+        DecryptedRecord(
+            ChatEnvelope(seq, msgid, ver, random_key, chat_msg),
+            plaintext,
+            FailureReason(reason) if reason else None,
+            detail,
+        )
+        for seq, msgid, ver, random_key, chat_msg, plaintext, reason, detail in rows
+    ]

@@ -1,0 +1,1 @@
+"""The simulated WeCom company: its staff, customers, chats and media, deterministic from a seed."""

@@ -1,0 +1,1 @@
+"""Settings, database engines and logging: the only package every other one may import."""

@@ -1,0 +1,1 @@
+"""Alembic migrations of wecom-audit's database (SQLite and PostgreSQL)."""
