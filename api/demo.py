@@ -33,8 +33,10 @@ def prepare_demo(settings: Settings, console: Console) -> DemoEnvironment:
     simulator = SimulatedWeCom(settings.data_dir / "simulator", seed=sim_settings.seed)
     if simulator.store.count() == 0:
         history = int(sim_settings.history_days * sim_settings.messages_per_day)
-        console.print(f"Simulating {history:,} messages of chat history for {simulator.company.name}…")
-        simulator.populate(history, messages_per_day=sim_settings.messages_per_day, rotate_after=int(history * 0.6))
+        console.print(f"Simulating up to {history:,} messages of chat history for {simulator.company.name}…")
+        simulator.populate(
+            history, messages_per_day=sim_settings.messages_per_day, rotate_after=int(history * 0.6), stop_at_end=True
+        )
     server = SimulatorServer(
         simulator.store,
         corp_id=simulator.corp_id,

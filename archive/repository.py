@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Insert, Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -114,10 +114,34 @@ def insert_envelopes(
         }
         for e in envelopes
     ]
-    result = session.execute(
-        insert(_ENVELOPES).returning(_ENVELOPES.c.id, _ENVELOPES.c.msgid, sort_by_parameter_order=True), rows
-    )
-    return {msgid: row_id for row_id, msgid in result}
+    _bulk_insert(session, _ENVELOPES, rows)
+    return _ids_by(session, _ENVELOPES, _ENVELOPES.c.msgid, corp_id, [e.msgid for e in envelopes])
+
+
+def _bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT many rows through the driver's executemany, with the columns' own type
+    conversions but without SQLAlchemy's per-row parameter machinery: on the ingest hot
+    path that machinery costs more than the database does."""
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    columns = list(rows[0])
+    compiled = insert(table).compile(dialect=dialect, column_keys=columns)
+    processors = {name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns}
+    converted = [{name: (p(row[name]) if (p := processors[name]) else row[name]) for name in columns} for row in rows]
+    if compiled.positional:
+        order = compiled.positiontup or []
+        connection.exec_driver_sql(compiled.string, [tuple(row[name] for name in order) for row in converted])
+    else:
+        connection.exec_driver_sql(compiled.string, converted)
+
+
+def _ids_by(session: Session, table: Table, column: Any, corp_id: str, values: Sequence[str]) -> dict[str, int]:
+    """Row ids of just-inserted rows by a unique column. A plain executemany and one
+    SELECT beat RETURNING, which SQLite can only give row by row when order matters."""
+    rows = session.execute(select(column, table.c.id).where(table.c.corp_id == corp_id, column.in_(values)))
+    return {value: row_id for value, row_id in rows}
 
 
 def insert_messages(session: Session, corp_id: str, items: Sequence[DecodedItem]) -> list[StoredMessage]:
@@ -148,15 +172,15 @@ def insert_messages(session: Session, corp_id: str, items: Sequence[DecodedItem]
                 "media_count": len(parsed.media),
             }
         )
-    result = session.execute(insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True), rows)
-    ids = [row_id for (row_id,) in result]
+    _bulk_insert(session, _MESSAGES, rows)
+    by_msgid = _ids_by(session, _MESSAGES, _MESSAGES.c.msgid, corp_id, [row["msgid"] for row in rows])
+    ids = [by_msgid[row["msgid"]] for row in rows]
     recipients = [
         {"message_id": message_id, "recipient": recipient, "corp_id": corp_id}
         for message_id, item in zip(ids, items, strict=True)
         for recipient in dict.fromkeys(item.parsed.tolist)
     ]
-    if recipients:
-        session.execute(insert(_RECIPIENTS), recipients)
+    _bulk_insert(session, _RECIPIENTS, recipients)
     return [
         StoredMessage(message_id, row["msgid"], row["seq"], row["msgtype"], row["conversation_id"])
         for message_id, row in zip(ids, rows, strict=True)
@@ -310,21 +334,26 @@ def _upsert_conversations(session: Session, corp_id: str, items: Sequence[Decode
             }
         )
     if new_rows:
-        result = session.execute(
-            insert(_CONVERSATIONS).returning(_CONVERSATIONS.c.id, _CONVERSATIONS.c.key, sort_by_parameter_order=True),
-            new_rows,
-        )
-        ids.update({key: row_id for row_id, key in result})
-    for key, row in existing.items():
-        _, first, last, count = spans[key]
+        session.execute(insert(_CONVERSATIONS), new_rows)
+        ids.update(_ids_by(session, _CONVERSATIONS, _CONVERSATIONS.c.key, corp_id, [row["key"] for row in new_rows]))
+    if existing:
         session.execute(
             update(_CONVERSATIONS)
-            .where(_CONVERSATIONS.c.id == row.id)
+            .where(_CONVERSATIONS.c.id == bindparam("row_id"))
             .values(
-                first_msg_at=min(first, row.first_msg_at),
-                last_msg_at=max(last, row.last_msg_at),
-                message_count=_CONVERSATIONS.c.message_count + count,
-            )
+                first_msg_at=bindparam("first"),
+                last_msg_at=bindparam("last"),
+                message_count=_CONVERSATIONS.c.message_count + bindparam("added"),
+            ),
+            [
+                {
+                    "row_id": row.id,
+                    "first": min(spans[key][1], row.first_msg_at),
+                    "last": max(spans[key][2], row.last_msg_at),
+                    "added": spans[key][3],
+                }
+                for key, row in existing.items()
+            ],
         )
     return ids
 

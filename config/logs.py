@@ -34,7 +34,8 @@ def configure_logging(level: str = "INFO", *, json_output: bool = False, stream:
     )
     # Libraries that use stdlib logging (alembic, apscheduler) go to the same stream.
     logging.basicConfig(level=level.upper(), stream=out, format="%(levelname)s %(name)s: %(message)s", force=True)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    for noisy in ("apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -10,6 +10,7 @@ messages use a new ``publickey_ver``, as when an admin uploads a new public key.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -84,8 +85,12 @@ class SimulatedWeCom:
         rotate_after: int | None = None,
         encrypt_with: CorpKeyPair | None = None,
         record: list[GeneratedMessage] | None = None,
+        stop_at_end: bool = False,
     ) -> PopulateReport:
         """Generate ``count`` messages ending about ``end_ms`` (default: now).
+
+        The generator follows office hours, so ``count`` messages may run past ``end_ms``;
+        ``stop_at_end`` stops there instead (fewer messages, none in the future).
 
         ``rotate_after``: rotate to a new key version after that many messages.
         ``encrypt_with``: encrypt with this key pair instead of the current one (tests use
@@ -93,7 +98,7 @@ class SimulatedWeCom:
         are appended to it (tests compare what was stored with what was sent).
         """
         end_ms = end_ms if end_ms is not None else int(time.time() * 1000)
-        start_ms = end_ms - int(count / messages_per_day * MS_PER_DAY)
+        start_ms = end_ms - int(count / messages_per_day * MS_PER_DAY * (2 if stop_at_end else 1))
         generator = ConversationGenerator(
             self.company, seed=self.seed + start_ms, start_ms=start_ms, messages_per_day=messages_per_day
         )
@@ -104,7 +109,10 @@ class SimulatedWeCom:
     def generate_until(self, now_ms: int, *, messages_per_day: int) -> PopulateReport:
         """Append the live stream's messages up to ``now_ms`` (the demo calls this each tick)."""
         if self._live is None:
-            start = (self.store.last_msgtime_ms() or now_ms) + 1
+            # Live traffic starts now: a company that was not simulated for a while was
+            # simply quiet, rather than bursting a day of chats into one tick.
+            last = self.store.last_msgtime_ms() or 0
+            start = last + 1 if now_ms - 1000 < last + 1 <= now_ms else now_ms - 1000
             self._live = ConversationGenerator(
                 self.company, seed=self.seed + start, start_ms=start, messages_per_day=messages_per_day
             ).events()
@@ -115,8 +123,7 @@ class SimulatedWeCom:
         while True:
             event = self._pending or next(self._live)
             self._pending = None
-            time_ms = event.msgtime_ms if isinstance(event, GeneratedMessage) else event.time_ms
-            if time_ms > now_ms:
+            if _event_ms(event) > now_ms:
                 self._pending = event
                 return
             yield event
@@ -202,6 +209,10 @@ class SimulatedWeCom:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _event_ms(event: SimEvent) -> int:
+    return event.msgtime_ms if isinstance(event, GeneratedMessage) else event.time_ms
 
 
 def _encode(message: GeneratedMessage) -> bytes:
