@@ -34,20 +34,27 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(edge: Edge) -> No
     env = {**edge.env(), "WECOM_AUDIT_SDK__PULL_LIMIT": "500"}
     command = [sys.executable, "-m", "api.cli", "pull", "--once"]
 
-    kills_mid_drain = 0
-    for _ in range(KILLS):
+    kills = kills_mid_drain = 0
+    for attempt in range(KILLS):
         before = cursor_of(edge)
-        if before >= top:
-            break
+        assert before < top, "drained before all kills were made: use more messages"
         process = subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
-        time.sleep(rng.uniform(0.8, 3.0))
+        if attempt % 4 == 0:
+            time.sleep(rng.uniform(0.05, 2.0))  # anywhere, start-up included
+        else:
+            # Once the first batch is in, at a random point of the following ones.
+            deadline = time.monotonic() + 60
+            while cursor_of(edge) == before and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 1.0))
         os.killpg(process.pid, signal.SIGKILL)  # the puller and its SDK worker, mid-whatever
         process.wait()
-        after = cursor_of(edge)
-        if before < after < top:
+        kills += 1
+        if before < cursor_of(edge) < top:
             kills_mid_drain += 1
+    assert kills == KILLS
     assert kills_mid_drain >= KILLS // 2, f"only {kills_mid_drain} kills landed while draining"
 
     final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
