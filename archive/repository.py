@@ -149,7 +149,7 @@ def insert_messages(session: Session, corp_id: str, items: Sequence[DecodedItem]
     if not items:
         return []
     conversation_ids = _upsert_conversations(session, corp_id, items)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for item in items:
         parsed = item.parsed
         rows.append(
@@ -314,7 +314,7 @@ def _upsert_conversations(session: Session, corp_id: str, items: Sequence[Decode
         )
     }
     ids = {key: row.id for key, row in existing.items()}
-    new_rows = []
+    new_rows: list[dict[str, Any]] = []
     for key, (parsed, first, last, count) in spans.items():
         if key in existing:
             continue

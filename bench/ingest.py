@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import tempfile
 import time
-import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 

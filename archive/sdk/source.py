@@ -76,7 +76,8 @@ class FinanceSdkSource:
         self._crash_threshold = crash_quarantine_threshold
         self._sleep = sleep
         self._context = multiprocessing.get_context("spawn")
-        self._progress = self._context.Value(ctypes.c_ulonglong, 0, lock=False)
+        # The seq the worker is decrypting (0: none), in shared memory that survives its crash.
+        self._progress: Any = self._context.Value(ctypes.c_ulonglong, 0, lock=False)
         self._process: BaseProcess | None = None
         self._connection: Connection | None = None
         self._in_flight: tuple[Any, ...] | None = None

@@ -10,7 +10,6 @@ messages use a new ``publickey_ver``, as when an admin uploads a new public key.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import time
 from collections.abc import Iterator

@@ -238,9 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         st = self.server.state
         with st.lock:
-            st.requests.append(
-                Request(path, self.path, body, dict(self.headers), self.client_address[1])
-            )
+            st.requests.append(Request(path, self.path, body, dict(self.headers), self.client_address[1]))
         if path == "/finance/getchatdata":
             self._chat(st, body)
         elif path == "/finance/getmediadata":
@@ -335,9 +333,7 @@ def _no_core_dump() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def run_isolated(
-    lib_path: Path, sim: Sim, code: str, **env: str
-) -> subprocess.CompletedProcess[str]:
+def run_isolated(lib_path: Path, sim: Sim, code: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Run `code` in a fresh interpreter with `T` (this module), `sdk` and `h` defined."""
     prelude = textwrap.dedent(f"""\
         import importlib.util, json, sys
@@ -373,9 +369,7 @@ def test_exports_exactly_the_sdk_api(lib_path: Path) -> None:
     nm = shutil.which("nm")
     if nm is None:
         pytest.skip("nm (binutils) not installed")
-    out = subprocess.run(
-        [nm, "-D", "--defined-only", str(lib_path)], capture_output=True, text=True, check=True
-    ).stdout
+    out = subprocess.run([nm, "-D", "--defined-only", str(lib_path)], capture_output=True, text=True, check=True).stdout
     functions = {
         parts[-1]
         for parts in (line.split() for line in out.splitlines())
@@ -476,9 +470,7 @@ def test_limit_out_of_range_is_bad_params(sdk: FakeSdk, sim: Sim, handle: int, l
     assert sim.state.requests == []
 
 
-def test_server_down_is_network_error(
-    sdk: FakeSdk, handle: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_server_down_is_network_error(sdk: FakeSdk, handle: int, monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
     with socket.socket() as s:
@@ -497,18 +489,14 @@ def test_timeout_is_network_error(sdk: FakeSdk, sim: Sim, handle: int) -> None:
     assert time.monotonic() - started < 2.4
 
 
-@pytest.mark.parametrize(
-    ("status", "rc"), [(500, 10003), (502, 10003), (503, 10003), (404, 10002), (400, 10002)]
-)
+@pytest.mark.parametrize(("status", "rc"), [(500, 10003), (502, 10003), (503, 10003), (404, 10002), (400, 10002)])
 def test_http_status_errors(sdk: FakeSdk, sim: Sim, handle: int, status: int, rc: int) -> None:
     sim.state.chat_status = status
     sim.state.chat_body = b"oops"
     assert sdk.chat(handle)[0] == rc
 
 
-def test_proxy_and_passwd_are_honoured(
-    sdk: FakeSdk, sim: Sim, handle: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_proxy_and_passwd_are_honoured(sdk: FakeSdk, sim: Sim, handle: int, monkeypatch: pytest.MonkeyPatch) -> None:
     # The base URL is unreachable; the request only arrives through the "proxy".
     monkeypatch.setenv("WECOM_FAKE_SDK_URL", "http://wecom-sim.invalid:18930")
     sim.state.chat_body = b'{"errcode":0,"errmsg":"ok","chatdata":[]}'
@@ -560,9 +548,7 @@ def test_decrypt_wrong_key(sdk: FakeSdk) -> None:
     assert sdk.decrypt(random_key().encode(), msg)[0] == 10006
 
 
-@pytest.mark.parametrize(
-    "key", [None, b"", b"a" * 1025, b"abc\x7f", b"abc\x1f", b"ab\tc", "ключ".encode()]
-)
+@pytest.mark.parametrize("key", [None, b"", b"a" * 1025, b"abc\x7f", b"abc\x1f", b"ab\tc", "ключ".encode()])
 def test_decrypt_bad_key(sdk: FakeSdk, key: bytes | None) -> None:
     msg = encrypt("x", b"{}").encode()
     assert sdk.decrypt(key, msg)[0] == 10008
@@ -646,9 +632,7 @@ def test_media_bad_params(sdk: FakeSdk, handle: int) -> None:
 # --------------------------------------------------------------------------- fault switches
 
 
-def test_chatdata_rc_every_call(
-    sdk: FakeSdk, sim: Sim, handle: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_chatdata_rc_every_call(sdk: FakeSdk, sim: Sim, handle: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WECOM_FAKE_SDK_CHATDATA_RC", "10001")
     for _ in range(3):
         assert sdk.chat(handle)[0] == 10001
