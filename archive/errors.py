@@ -28,3 +28,11 @@ class LeaseLostError(ArchiveError):
     """Another process took over this corp's puller lease: stop writing at once."""
 
     code = "lease_lost"
+
+
+class StorageError(ArchiveError):
+    """The database refused a batch (disk full, connection lost …). The batch was rolled
+    back whole and its cursor not advanced: the next run stores it."""
+
+    code = "storage"
+    retryable = True

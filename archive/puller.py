@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive import repository
 from archive.clock import Clock, utcnow
-from archive.errors import ArchiveError, LeaseLostError
+from archive.errors import ArchiveError, LeaseLostError, StorageError
 from archive.messages import ParsedMessage, ParseError, parse_message
 from archive.repository import DecodedItem, FailedItem, StoredMessage
 from archive.source import ChatArchiveSource, ChatEnvelope, DecryptedRecord, FailureReason
@@ -140,6 +141,15 @@ def store_prepared(
     return BatchResult(stored, len(records) - len(fresh), failed)
 
 
+def storage_error(exc: DBAPIError) -> StorageError:
+    """Only the driver's first line: the statement and its parameters (content) stay out."""
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+    hint = "free disk space" if "full" in reason else "check the database server and its logs"
+    return StorageError(
+        f"the database refused the batch ({reason}); nothing of it was stored", hint=f"{hint}, then pull again"
+    )
+
+
 def default_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -207,6 +217,9 @@ class Puller:
                 report.run_id = repository.start_run(session, self.corp_id, trigger, report.from_seq, self.clock())
             self._drain(report, max_batches)
             report.status = "completed"
+        except DBAPIError as exc:
+            error = storage_error(exc)
+            report.status, report.error_code, report.error = "failed", error.code, str(error)
         except ArchiveError as exc:
             report.status = "failed"
             report.error_code = exc.code
@@ -275,16 +288,20 @@ class Puller:
             )
 
     def _finish(self, report: PullReport) -> None:
-        with session_scope(self.session_factory) as session:
-            if report.run_id is not None:
-                repository.update_run(
-                    session,
-                    report.run_id,
-                    status=report.status,
-                    finished_at=self.clock(),
-                    error_code=report.error_code,
-                    error=report.error,
-                )
-            repository.release_lease(session, self.lease_name, self.holder)
+        try:
+            with session_scope(self.session_factory) as session:
+                if report.run_id is not None:
+                    repository.update_run(
+                        session,
+                        report.run_id,
+                        status=report.status,
+                        finished_at=self.clock(),
+                        error_code=report.error_code,
+                        error=report.error,
+                    )
+                repository.release_lease(session, self.lease_name, self.holder)
+        except DBAPIError as exc:
+            # The database that failed the run may refuse this too; the lease then expires.
+            log.error("archive.pull.unrecorded", corp_id=self.corp_id, error=str(storage_error(exc)))
         event = "archive.pull.failed" if report.status == "failed" else "archive.pull.completed"
         (log.error if report.status == "failed" else log.info)(event, corp_id=self.corp_id, **report.log_fields())
