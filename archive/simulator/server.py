@@ -52,6 +52,8 @@ class SimulatorServer:
         self.clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         self.faults = ServerFaults()
         self.requests = 0
+        # (sdkfileid, offset) of every media chunk served, for tests of resumed downloads.
+        self.media_requests: list[tuple[str, int]] = []
         self._httpd = ThreadingHTTPServer((host, port), _handler_class(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -119,9 +121,13 @@ class SimulatorServer:
         if index and not match:
             return 400, {"X-Sdk-Rc": "10000"}, b""
         offset = int(match.group(1)) if match else 0
-        found = self.store.media_slice(str(request.get("sdkfileid", "")), offset, MEDIA_CHUNK_BYTES)
+        sdkfileid = str(request.get("sdkfileid", ""))
+        found = self.store.media_slice(sdkfileid, offset, MEDIA_CHUNK_BYTES)
         if found is None:
             return 404, {"X-Sdk-Rc": "10005"}, b""
+        if self.store.media_msgtime_ms(sdkfileid) < self._retained_since_ms():
+            return 410, {"X-Sdk-Rc": "10010"}, b""
+        self.media_requests.append((sdkfileid, offset))
         data, total = found
         end = offset + len(data)
         finished = end >= total

@@ -166,6 +166,14 @@ class SimulatorStore:
         )
         return None if row is None else (bytes(row[0]), int(row[1]))
 
+    def media_msgtime_ms(self, sdkfileid: str) -> int:
+        row = self._connection().execute("SELECT msgtime_ms FROM media WHERE sdkfileid = ?", (sdkfileid,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def media_bytes(self, sdkfileid: str) -> bytes | None:
+        row = self._connection().execute("SELECT data FROM media WHERE sdkfileid = ?", (sdkfileid,)).fetchone()
+        return None if row is None else bytes(row[0])
+
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)
         if connection is not None:
