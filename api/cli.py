@@ -22,6 +22,7 @@ from api.context import AppContext
 from archive import repository
 from archive.clock import utcnow
 from archive.errors import ArchiveError
+from archive.media import tasks as media_tasks
 from archive.puller import PullReport
 from archive.quarantine import retry_quarantine
 from archive.status import ArchiveStatus, collect_status
@@ -35,7 +36,9 @@ quarantine_app = typer.Typer(help="Records that could not be decrypted or parsed
 config_app = typer.Typer(help="Show the effective configuration (secrets masked).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(quarantine_app, name="quarantine")
+media_app = typer.Typer(help="Attachments: downloads through the SDK, md5-verified.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(media_app, name="media")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -320,6 +323,30 @@ def quarantine_retry(corp: CorpOption = None) -> None:
     console.print(f"Retried {report.attempted} records: {report.recovered} recovered.")
     for reason, count in sorted(report.still_failing.items()):
         console.print(f"  still failing: {count} × {reason}")
+
+
+# --- media --------------------------------------------------------------------------------
+
+
+@media_app.command("fetch")
+def media_fetch(corp: CorpOption = None) -> None:
+    """Download every due attachment now (oldest message first) and print the outcome."""
+    context = _context()
+    try:
+        corp_id = corp or _run_guarded(lambda: context.settings.corp().corp_id)
+        context.migrate()
+        report = _run_guarded(lambda: context.media_downloader(corp_id).run())
+        with session_scope(context.session_factory) as session:
+            counts = media_tasks.count_by_status(session, corp_id)
+    finally:
+        context.close()
+    console.print(
+        f"Downloaded {report.downloaded} files ({report.bytes / 1e6:.1f} MB, {report.chunks} chunks), "
+        f"{report.failed} failed, {report.md5_retries} md5 retries."
+    )
+    for reason, count in sorted(report.failures.items()):
+        console.print(f"  failed: {count} × {reason}")
+    console.print("Tasks: " + ", ".join(f"{status} {count:,}" for status, count in sorted(counts.items())))
 
 
 # --- run, demo ----------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive.keyring import KeyRing, KeyStore
+from archive.media.blobstore import LocalBlobStore
+from archive.media.downloader import MediaDownloader
 from archive.puller import Puller
 from archive.sdk.errors import SdkLibraryError
 from archive.sdk.source import FinanceSdkSource
@@ -71,6 +73,7 @@ class AppContext:
             proxy=sdk.proxy,
             proxy_password=sdk.proxy_password.get_secret_value(),
             timeout_s=sdk.timeout_s,
+            media_timeout_s=sdk.media_timeout_s,
             rsa_threads=sdk.rsa_threads,
         )
         source = FinanceSdkSource(
@@ -82,6 +85,13 @@ class AppContext:
         )
         self._sources[corp_id] = source
         return source
+
+    @cached_property
+    def blob_store(self) -> LocalBlobStore:
+        return LocalBlobStore(self.settings.data_dir / "media")
+
+    def media_downloader(self, corp_id: str) -> MediaDownloader:
+        return MediaDownloader(corp_id, self.source(corp_id), self.session_factory, self.blob_store)
 
     def puller(self, corp_id: str) -> Puller:
         return Puller(

@@ -14,6 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from api.context import AppContext
 from archive.errors import ArchiveError
+from archive.media.downloader import MediaReport
 from archive.puller import PullReport
 from config.logs import get_logger
 
@@ -25,7 +26,9 @@ class PullScheduler:
         self.context = context
         self.interval_s = interval_s or context.settings.scheduler.pull_interval_s
         self.scheduler = BackgroundScheduler(timezone=UTC)
+        self.media_interval_s = context.settings.scheduler.media_interval_s
         self.last_reports: dict[str, PullReport] = {}
+        self.last_media_reports: dict[str, MediaReport] = {}
         self.heartbeat: datetime | None = None
 
     def start(self) -> None:
@@ -40,6 +43,17 @@ class PullScheduler:
                 coalesce=True,
                 next_run_time=datetime.now(UTC),
             )
+            # Media has its own job: a long download never delays the message cursor.
+            self.scheduler.add_job(
+                self.fetch_media,
+                "interval",
+                seconds=self.media_interval_s,
+                args=[corp.corp_id],
+                id=f"media:{corp.corp_id}",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=datetime.now(UTC),
+            )
         self.scheduler.start()
 
     def pull(self, corp_id: str, trigger: str = "schedule") -> PullReport | None:
@@ -50,6 +64,15 @@ class PullScheduler:
             log.error("archive.pull.not_started", corp_id=corp_id, error_code=exc.code, error=str(exc))
             return None
         self.last_reports[corp_id] = report
+        return report
+
+    def fetch_media(self, corp_id: str) -> MediaReport | None:
+        try:
+            report = self.context.media_downloader(corp_id).run(time_budget_s=self.media_interval_s * 10)
+        except ArchiveError as exc:
+            log.error("archive.media.not_started", corp_id=corp_id, error_code=exc.code, error=str(exc))
+            return None
+        self.last_media_reports[corp_id] = report
         return report
 
     def trigger(self, corp_id: str) -> None:

@@ -33,6 +33,7 @@ from archive.errors import ArchiveError, LeaseLostError, StorageError
 from archive.messages import ParsedMessage, ParseError, parse_message
 from archive.repository import DecodedItem, FailedItem, StoredMessage
 from archive.source import ChatArchiveSource, ChatEnvelope, DecryptedRecord, FailureReason
+from archive.storage import store_messages
 from config.database import session_scope
 from config.logs import get_logger
 
@@ -129,7 +130,7 @@ def store_prepared(
         if r.parsed is not None
     ]
     failed = [r for r in fresh.values() if r.parsed is None]
-    stored = repository.insert_messages(session, corp_id, decoded)
+    stored = store_messages(session, corp_id, decoded, now)
     repository.insert_quarantine(
         session,
         corp_id,

@@ -19,6 +19,7 @@ from archive.clock import Clock, utcnow
 from archive.puller import BatchSink, prepare
 from archive.repository import DecodedItem
 from archive.source import ChatArchiveSource
+from archive.storage import store_messages
 from config.database import session_scope
 from config.logs import get_logger
 
@@ -55,7 +56,7 @@ def retry_quarantine(
         with session_scope(session_factory) as session:
             now = clock()
             recovered = [(row, record) for row, record in zip(rows, prepared, strict=True) if record.parsed is not None]
-            stored = repository.insert_messages(
+            stored = store_messages(
                 session,
                 corp_id,
                 [
@@ -63,6 +64,7 @@ def retry_quarantine(
                     for (_, envelope_id, _), r in recovered
                     if r.parsed
                 ],
+                now,
             )
             repository.resolve_quarantine(session, [quarantine_id for (quarantine_id, _, _), _ in recovered], now)
             failures = [

@@ -5,11 +5,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from archive.models import Base
+from archive.schema import metadata
 from config.database import create_db_engine
 from config.settings import load_settings
 
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _run(connection: Connection) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -33,6 +34,7 @@ from archive.sdk.errors import (
     error_for_errcode,
     error_for_return_code,
 )
+from archive.sdk.native import MediaChunk
 from archive.sdk.worker import RecordTuple, WorkerConfig, worker_main
 from archive.source import ChatEnvelope, DecryptedRecord, FailureReason
 from config.logs import get_logger
@@ -82,6 +84,7 @@ class FinanceSdkSource:
         self._connection: Connection | None = None
         self._in_flight: tuple[Any, ...] | None = None
         self._crashes: Counter[int] = Counter()
+        self._lock = threading.RLock()
         self.worker_restarts = 0
 
     # --- ChatArchiveSource ----------------------------------------------------------------
@@ -114,6 +117,10 @@ class FinanceSdkSource:
         raise error
 
     def prefetch(self, after_seq: int, limit: int) -> None:
+        with self._lock:
+            self._prefetch_locked(after_seq, limit)
+
+    def _prefetch_locked(self, after_seq: int, limit: int) -> None:
         if self._in_flight is not None or self._process is None or not self._process.is_alive():
             return
         request = self._with_skips(("fetch", after_seq, limit))
@@ -123,6 +130,22 @@ class FinanceSdkSource:
             return  # the next call finds the worker dead and handles it
         self._in_flight = request
 
+    def media_chunk(self, sdkfileid: str, index: str) -> MediaChunk:
+        """One GetMediaData chunk (≤ 512 KiB) from ``index`` ("" for the first). Transient
+        codes are retried with the SAME index (spec §5): a download never restarts from 0."""
+        attempt = 0
+        while True:
+            reply = self._call(("media", sdkfileid, index))
+            if reply[0] == "chunk":
+                return MediaChunk(reply[1], reply[2], reply[3])
+            error = error_for_return_code(reply[1], reply[2])
+            if not error.retryable or attempt >= self._retry_attempts:
+                raise error
+            delay = min(self._retry_backoff_s * 2**attempt, MAX_BACKOFF_S)
+            log.warning("archive.sdk.retry", code=error.sdk_code, attempt=attempt + 1, delay_s=delay)
+            self._sleep(delay)
+            attempt += 1
+
     def decrypt(self, envelopes: Sequence[ChatEnvelope]) -> list[DecryptedRecord]:
         fields = [(e.seq, e.msgid, e.publickey_ver, e.encrypt_random_key, e.encrypt_chat_msg) for e in envelopes]
         reply = self._call(("decrypt", fields))
@@ -131,6 +154,10 @@ class FinanceSdkSource:
         return _records(reply[1])
 
     def close(self) -> None:
+        with self._lock:
+            self._close_locked()
+
+    def _close_locked(self) -> None:
         if self._connection is not None:
             try:
                 self._connection.send(("stop",))
@@ -157,6 +184,12 @@ class FinanceSdkSource:
     # --- the worker -------------------------------------------------------------------------
 
     def _call(self, request: tuple[Any, ...]) -> tuple[Any, ...]:
+        # The puller and the media job share one worker (and one SDK handle) from two
+        # scheduler threads: requests are serialised here.
+        with self._lock:
+            return self._call_locked(request)
+
+    def _call_locked(self, request: tuple[Any, ...]) -> tuple[Any, ...]:
         unattributed = 0
         while True:
             request = self._with_skips(request)
@@ -181,6 +214,8 @@ class FinanceSdkSource:
                     ) from None
 
     def _with_skips(self, request: tuple[Any, ...]) -> tuple[Any, ...]:
+        if request[0] == "media":
+            return request
         base = request[:3] if request[0] == "fetch" else request[:2]
         skips = {seq: n for seq, n in self._crashes.items() if n >= self._crash_threshold}
         return (*base, skips)

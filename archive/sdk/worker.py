@@ -39,6 +39,7 @@ class WorkerConfig:
     proxy: str = ""
     proxy_password: str = field(default="", repr=False)
     timeout_s: int = 10
+    media_timeout_s: int = 60
     rsa_threads: int = 0
 
 
@@ -80,6 +81,14 @@ class _Worker:
             return self.fetch(request[1], request[2], request[3])
         if kind == "decrypt":
             return ("records", self.decrypt([ChatEnvelope(*fields) for fields in request[1]], request[2]))
+        if kind == "media":
+            config = self.config
+            rc, chunk = self.library.get_media_data(
+                request[2], request[1], config.proxy, config.proxy_password, config.media_timeout_s
+            )
+            if chunk is None:
+                return ("rc", rc, "GetMediaData")
+            return ("chunk", chunk.data, chunk.next_index, chunk.is_finish)
         raise ValueError(f"unknown worker request {kind!r}")
 
     def fetch(self, after_seq: int, limit: int, skip: dict[int, int]) -> tuple[Any, ...]:
