@@ -341,7 +341,7 @@ def media_fetch(corp: CorpOption = None) -> None:
     finally:
         context.close()
     console.print(
-        f"Downloaded {report.downloaded} files ({report.bytes / 1e6:.1f} MB, {report.chunks} chunks), "
+        f"Downloaded {report.downloaded} files ({report.bytes / 1e6:.1f} MB), "
         f"{report.failed} failed, {report.md5_retries} md5 retries."
     )
     for reason, count in sorted(report.failures.items()):

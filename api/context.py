@@ -74,6 +74,7 @@ class AppContext:
             proxy_password=sdk.proxy_password.get_secret_value(),
             timeout_s=sdk.timeout_s,
             media_timeout_s=sdk.media_timeout_s,
+            media_threads=sdk.media_threads,
             rsa_threads=sdk.rsa_threads,
         )
         source = FinanceSdkSource(

@@ -50,6 +50,8 @@ class SdkSettings(BaseModel):
     proxy_password: SecretStr = SecretStr("")
     timeout_s: int = 10
     media_timeout_s: int = 60
+    # Files the SDK worker downloads at once (one SDK handle per download thread).
+    media_threads: int = 4
     pull_limit: int = 1000
     # Only SDK codes 10001–10003 are retried, with exponential backoff from this base.
     retry_attempts: int = 5

@@ -25,8 +25,8 @@ class BlobStore(Protocol):
         """Store the file's bytes (streamed); returns (sha256 hex, size). Idempotent."""
         ...
 
-    def adopt(self, path: Path) -> tuple[str, int]:
-        """Take over a complete file (moved, not copied, where the store can)."""
+    def adopt(self, path: Path, sha256: str) -> int:
+        """Take over a complete file with that SHA-256 (moved, not copied, where the store can)."""
         ...
 
     @contextmanager
@@ -62,16 +62,17 @@ class LocalBlobStore:
             raise
         return sha256, size
 
-    def adopt(self, path: Path) -> tuple[str, int]:
-        """Move a complete, fsynced file on the same filesystem into the store (no copy)."""
-        sha256, size = _sha256_of(path)
+    def adopt(self, path: Path, sha256: str) -> int:
+        """Move a complete, fsynced file whose SHA-256 the caller computed into the store
+        (same filesystem: a rename, not a copy); returns its size."""
+        size = path.stat().st_size
         target = self._path(sha256)
         if target.exists():
             path.unlink()
-            return sha256, size
+            return size
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
-        return sha256, size
+        return size
 
     @contextmanager
     def open(self, sha256: str) -> Iterator[BinaryIO]:

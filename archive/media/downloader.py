@@ -1,18 +1,18 @@
 """The media job: downloads attachments through the SDK worker into the blob store.
 
 Contract:
-- Oldest first: WeCom deletes media with its message after a few days, so the task whose
-  message is oldest (nearest expiry) goes first.
-- Chunks of ≤ 512 KiB are appended to a partial file; after each chunk that is not the
-  last, the task's ``bytes_done``/``next_index`` are committed. A crash (worker or job)
-  resumes from there: finished chunks are never downloaded again.
+- Oldest first: WeCom deletes media with its message after a few days, so the tasks whose
+  messages are oldest (nearest expiry) go first.
+- The worker downloads a batch of files concurrently, a few chunks (≤ 512 KiB each) per
+  file per call, into partial files with a progress record beside each. A crash — of the
+  worker or of this job — resumes from that record: finished chunks are never fetched
+  again. Between calls the worker is free for the puller, so media never holds up the
+  message cursor.
 - The whole file is checked against the message's md5 (when WeCom gave one). A mismatch
-  restarts the download, up to ``MD5_ATTEMPTS`` times; then the task fails with the
+  restarts that download, up to ``MD5_ATTEMPTS`` times; then the task fails with the
   reason, and the bytes are kept as evidence of what WeCom served.
-- Files stream to disk; nothing holds a whole file in memory. A finished file is moved
-  (not copied) into the content-addressed store.
-- The job never touches the message cursor; it shares the SDK worker with the puller,
-  request by request.
+- Files stream to disk; nothing holds a whole file in memory. A finished file is fsynced
+  and moved (not copied) into the content-addressed store.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,7 +33,7 @@ from archive.clock import Clock, utcnow
 from archive.media.blobstore import LocalBlobStore
 from archive.media.models import MediaTask
 from archive.sdk.errors import SdkDataExpiredError, SdkError
-from archive.sdk.native import MediaChunk
+from archive.sdk.source import MediaJob, MediaProgress
 from config.database import session_scope
 from config.logs import get_logger
 
@@ -40,12 +41,13 @@ log = get_logger("archive.media")
 
 MD5_ATTEMPTS = 3
 TRANSIENT_RETRY_DELAY = timedelta(minutes=5)
-TASKS_PER_QUERY = 50
+FILES_PER_BATCH = 8
+CHUNKS_PER_CALL = 8  # ≤ 4 MiB per file per call: the puller waits at most that long
 HASH_CHUNK_BYTES = 1024 * 1024
 
 
 class MediaSource(Protocol):
-    def media_chunk(self, sdkfileid: str, index: str) -> MediaChunk: ...
+    def download_media(self, jobs: Sequence[MediaJob]) -> list[MediaProgress]: ...
 
 
 @dataclass
@@ -55,8 +57,21 @@ class MediaReport:
     bytes: int = 0
     failed: int = 0
     md5_retries: int = 0
-    chunks: int = 0
+    calls: int = 0
     failures: dict[str, int] = field(default_factory=dict)
+
+    def fail(self, reason: str) -> None:
+        self.failed += 1
+        self.failures[reason] = self.failures.get(reason, 0) + 1
+
+
+@dataclass
+class _Download:
+    task_id: int
+    sdkfileid: str
+    md5sum: str
+    attempts: int
+    partial: Path
 
 
 class MediaDownloader:
@@ -81,141 +96,132 @@ class MediaDownloader:
         report = MediaReport(self.corp_id)
         deadline = time.monotonic() + time_budget_s if time_budget_s else None
         attempted: set[int] = set()
-        while True:
-            tasks = self._due_tasks(attempted)
-            if not tasks:
+        self.partial_dir.mkdir(parents=True, exist_ok=True)
+        while deadline is None or time.monotonic() < deadline:
+            room = FILES_PER_BATCH if max_tasks is None else min(FILES_PER_BATCH, max_tasks - len(attempted))
+            batch = self._due(attempted, room) if room > 0 else []
+            if not batch:
                 break
-            for task_id in tasks:
-                if (max_tasks is not None and len(attempted) >= max_tasks) or (
-                    deadline is not None and time.monotonic() > deadline
-                ):
-                    return self._logged(report)
-                attempted.add(task_id)
-                self._download(task_id, report)
-        return self._logged(report)
-
-    def _logged(self, report: MediaReport) -> MediaReport:
+            attempted.update(download.task_id for download in batch)
+            self._download(batch, report)
         if report.downloaded or report.failed:
             log.info("archive.media.run", **report.__dict__)
         return report
 
-    def _due_tasks(self, attempted: set[int]) -> list[int]:
+    def _due(self, attempted: set[int], limit: int) -> list[_Download]:
         with session_scope(self.session_factory) as session:
-            ids = session.scalars(
-                select(MediaTask.id)
+            query = (
+                select(MediaTask.id, MediaTask.sdkfileid, MediaTask.md5sum, MediaTask.attempts)
                 .where(
                     MediaTask.corp_id == self.corp_id,
                     MediaTask.status == "pending",
                     MediaTask.next_attempt_at <= self.clock(),
-                    MediaTask.id.not_in(attempted) if attempted else MediaTask.id.is_not(None),
                 )
                 .order_by(MediaTask.msgtime, MediaTask.id)
-                .limit(TASKS_PER_QUERY)
+                .limit(limit)
             )
-            return list(ids)
+            if attempted:
+                query = query.where(MediaTask.id.not_in(attempted))
+            return [
+                _Download(task_id, sdkfileid, md5sum, attempts, self.partial_dir / f"{self.corp_id}-{task_id}.part")
+                for task_id, sdkfileid, md5sum, attempts in session.execute(query)
+            ]
 
-    def _download(self, task_id: int, report: MediaReport) -> None:
-        with session_scope(self.session_factory) as session:
-            task = session.get(MediaTask, task_id)
-            assert task is not None
-            sdkfileid, md5sum = task.sdkfileid, task.md5sum
-            done, index, attempts = task.bytes_done, task.next_index, task.attempts
-        self.partial_dir.mkdir(parents=True, exist_ok=True)
-        partial = self.partial_dir / f"{self.corp_id}-{task_id}.part"
-        if not partial.exists() or partial.stat().st_size < done:
-            done, index = 0, ""  # the partial file is gone: start over
-        try:
-            while True:
-                with partial.open("r+b" if partial.exists() else "wb") as sink:
-                    sink.truncate(done)  # drop bytes written after the last committed chunk
-                    sink.seek(done)
-                    self._fetch_rest(task_id, sdkfileid, sink, done, index, report)
-                    sink.flush()
-                    os.fsync(sink.fileno())
-                md5, size = _md5_of(partial)
-                if not md5sum or md5 == md5sum:
-                    self._complete(task_id, partial, None, attempts + 1)
-                    report.downloaded += 1
-                    report.bytes += size
-                    return
-                attempts += 1
-                if attempts >= MD5_ATTEMPTS:
-                    reason = f"md5 mismatch after {attempts} downloads (expected {md5sum}, got {md5})"
-                    self._complete(task_id, partial, reason, attempts)
-                    report.failed += 1
-                    report.failures["md5_mismatch"] = report.failures.get("md5_mismatch", 0) + 1
-                    return
-                report.md5_retries += 1
-                log.warning("archive.media.md5_mismatch", task_id=task_id, attempt=attempts)
-                done, index = 0, ""
-                self._save_progress(task_id, 0, "", attempts)
-        except SdkError as exc:
-            self._fail(task_id, exc, attempts + 1, report)
-
-    def _fetch_rest(
-        self, task_id: int, sdkfileid: str, sink: BinaryIO, done: int, index: str, report: MediaReport
-    ) -> None:
-        while True:
-            chunk = self.source.media_chunk(sdkfileid, index)
-            sink.write(chunk.data)
-            done += len(chunk.data)
-            report.chunks += 1
-            if chunk.is_finish:
+    def _download(self, batch: list[_Download], report: MediaReport) -> None:
+        active = list(batch)
+        while active:
+            try:
+                progress = self.source.download_media(
+                    [MediaJob(d.sdkfileid, d.partial, CHUNKS_PER_CALL) for d in active]
+                )
+            except SdkError as exc:  # the worker keeps dying: every file of the batch waits
+                for download in active:
+                    self._fail(download, exc, report)
                 return
-            index = chunk.next_index
-            sink.flush()  # to the OS before the progress that claims it is committed
-            self._save_progress(task_id, done, index, None)
+            report.calls += 1
+            still_active = []
+            for download, outcome in zip(active, progress, strict=True):
+                if outcome.error is not None:
+                    self._fail(download, outcome.error, report)
+                elif not outcome.finished:
+                    self._record_progress(download.task_id, outcome.bytes_done)
+                    still_active.append(download)
+                elif self._finish(download, outcome, report):
+                    still_active.append(download)  # md5 mismatch: downloading again
+            active = still_active
 
-    def _save_progress(self, task_id: int, done: int, index: str, attempts: int | None) -> None:
-        values: dict[str, object] = {"bytes_done": done, "next_index": index}
+    def _finish(self, download: _Download, outcome: MediaProgress, report: MediaReport) -> bool:
+        """Verify and store a finished file; True if it must be downloaded again."""
+        with download.partial.open("rb") as written:
+            os.fsync(written.fileno())
+        md5, sha256 = outcome.md5, outcome.sha256
+        if md5 is None or sha256 is None:  # resumed after a crash: hash the file itself
+            md5, sha256 = _digests_of(download.partial)
+        download.attempts += 1
+        if download.md5sum and md5 != download.md5sum:
+            if download.attempts < MD5_ATTEMPTS:
+                report.md5_retries += 1
+                log.warning("archive.media.md5_mismatch", task_id=download.task_id, attempt=download.attempts)
+                download.partial.unlink()
+                self._record_progress(download.task_id, 0, attempts=download.attempts)
+                return True
+            reason = f"md5 mismatch after {download.attempts} downloads (expected {download.md5sum}, got {md5})"
+            self._store(download, sha256, reason)
+            report.fail("md5_mismatch")
+            return False
+        size = self._store(download, sha256, None)
+        report.downloaded += 1
+        report.bytes += size
+        return False
+
+    def _store(self, download: _Download, sha256: str, failure: str | None) -> int:
+        content_type = sniff_content_type(download.partial)
+        size = self.blobs.adopt(download.partial, sha256)
+        with session_scope(self.session_factory) as session:
+            session.execute(
+                update(MediaTask)
+                .where(MediaTask.id == download.task_id)
+                .values(
+                    status="failed" if failure else "done",
+                    failure=failure,
+                    attempts=download.attempts,
+                    blob_sha256=sha256,
+                    stored_size=size,
+                    content_type=content_type,
+                    bytes_done=size,
+                    finished_at=self.clock(),
+                )
+            )
+        return size
+
+    def _record_progress(self, task_id: int, bytes_done: int, *, attempts: int | None = None) -> None:
+        values: dict[str, object] = {"bytes_done": bytes_done}
         if attempts is not None:
             values["attempts"] = attempts
         with session_scope(self.session_factory) as session:
             session.execute(update(MediaTask).where(MediaTask.id == task_id).values(**values))
 
-    def _complete(self, task_id: int, partial: Path, failure: str | None, attempts: int) -> None:
-        content_type = sniff_content_type(partial)
-        sha256, size = self.blobs.adopt(partial)
-        with session_scope(self.session_factory) as session:
-            session.execute(
-                update(MediaTask)
-                .where(MediaTask.id == task_id)
-                .values(
-                    status="failed" if failure else "done",
-                    failure=failure,
-                    attempts=attempts,
-                    blob_sha256=sha256,
-                    stored_size=size,
-                    content_type=content_type,
-                    bytes_done=size,
-                    next_index="",
-                    finished_at=self.clock(),
-                )
-            )
-
-    def _fail(self, task_id: int, exc: SdkError, attempts: int, report: MediaReport) -> None:
+    def _fail(self, download: _Download, exc: SdkError, report: MediaReport) -> None:
         permanent = isinstance(exc, SdkDataExpiredError) or not exc.retryable
-        reason = f"{exc.code}: {exc}"
+        values: dict[str, object] = {"attempts": download.attempts + 1, "failure": f"{exc.code}: {exc}"}
+        if permanent:
+            values.update(status="failed", finished_at=self.clock())
+        else:
+            values["next_attempt_at"] = self.clock() + TRANSIENT_RETRY_DELAY
         with session_scope(self.session_factory) as session:
-            values: dict[str, object] = {"attempts": attempts, "failure": reason}
-            if permanent:
-                values.update(status="failed", finished_at=self.clock())
-            else:
-                values["next_attempt_at"] = self.clock() + TRANSIENT_RETRY_DELAY
-            session.execute(update(MediaTask).where(MediaTask.id == task_id).values(**values))
-        report.failed += 1
-        report.failures[exc.code] = report.failures.get(exc.code, 0) + 1
-        log.warning("archive.media.failed", task_id=task_id, code=exc.code, permanent=permanent)
+            session.execute(update(MediaTask).where(MediaTask.id == download.task_id).values(**values))
+        report.fail(exc.code)
+        log.warning("archive.media.failed", task_id=download.task_id, code=exc.code, permanent=permanent)
 
 
-def _md5_of(path: Path) -> tuple[str, int]:
-    digest = hashlib.md5(usedforsecurity=False)
-    size = 0
+def _digests_of(path: Path) -> tuple[str, str]:
+    """md5 (WeCom's check) and sha256 (the blob's name) in one pass over the file."""
+    md5, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(HASH_CHUNK_BYTES):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+            md5.update(chunk)
+            sha256.update(chunk)
+    return md5.hexdigest(), sha256.hexdigest()
 
 
 _MAGIC: list[tuple[bytes, int, str]] = [

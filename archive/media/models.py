@@ -13,7 +13,8 @@ SHA256_HEX_LENGTH = 64
 
 
 class MediaTask(Base):
-    """Download state of one attachment; resumable from ``next_index`` after ``bytes_done``.
+    """Download state of one attachment (the partial file's own progress record is what a
+    resumed download continues from; ``bytes_done`` here is for status displays).
 
     status: pending → done | failed (reason in ``failure``); a failed task with a transient
     reason is retried at ``next_attempt_at``.
@@ -41,7 +42,6 @@ class MediaTask(Base):
     attempts: Mapped[int]
     next_attempt_at: Mapped[datetime]
     bytes_done: Mapped[int] = mapped_column(BigInteger)
-    next_index: Mapped[str] = mapped_column(Text)
     failure: Mapped[str | None] = mapped_column(Text)
     blob_sha256: Mapped[str | None] = mapped_column(String(SHA256_HEX_LENGTH))
     stored_size: Mapped[int | None] = mapped_column(BigInteger)

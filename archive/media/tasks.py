@@ -40,7 +40,6 @@ def enqueue(
                     "attempts": 0,
                     "next_attempt_at": now,
                     "bytes_done": 0,
-                    "next_index": "",
                     "failure": None,
                     "blob_sha256": None,
                     "stored_size": None,

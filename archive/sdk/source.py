@@ -20,8 +20,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 from archive.errors import ArchiveError
@@ -34,7 +36,6 @@ from archive.sdk.errors import (
     error_for_errcode,
     error_for_return_code,
 )
-from archive.sdk.native import MediaChunk
 from archive.sdk.worker import RecordTuple, WorkerConfig, worker_main
 from archive.source import ChatEnvelope, DecryptedRecord, FailureReason
 from config.logs import get_logger
@@ -49,6 +50,22 @@ REPLY_GRACE_S = 120.0
 WORKER_START_TIMEOUT_S = 60.0
 MAX_BACKOFF_S = 60.0
 RESPONSE_TOO_LARGE = 301058
+
+
+@dataclass(frozen=True)
+class MediaJob:
+    sdkfileid: str
+    path: Path  # the partial file; its progress is kept beside it
+    max_chunks: int
+
+
+@dataclass(frozen=True)
+class MediaProgress:
+    bytes_done: int
+    finished: bool
+    md5: str | None  # known when the worker saw the whole file go by
+    sha256: str | None
+    error: SdkError | None
 
 
 class _WorkerDied(Exception):
@@ -130,21 +147,36 @@ class FinanceSdkSource:
             return  # the next call finds the worker dead and handles it
         self._in_flight = request
 
-    def media_chunk(self, sdkfileid: str, index: str) -> MediaChunk:
-        """One GetMediaData chunk (≤ 512 KiB) from ``index`` ("" for the first). Transient
-        codes are retried with the SAME index (spec §5): a download never restarts from 0."""
+    def download_media(self, jobs: Sequence[MediaJob]) -> list[MediaProgress]:
+        """Advance a batch of downloads by up to ``max_chunks`` chunks each, concurrently in
+        the worker. Transient SDK codes are retried from where the file stands (spec §5:
+        same index, never from 0); other codes come back per file as ``error``."""
+        requests = [(job.sdkfileid, str(job.path), job.max_chunks) for job in jobs]
+        results: list[MediaProgress | None] = [None] * len(jobs)
+        pending = list(range(len(jobs)))
         attempt = 0
-        while True:
-            reply = self._call(("media", sdkfileid, index))
-            if reply[0] == "chunk":
-                return MediaChunk(reply[1], reply[2], reply[3])
-            error = error_for_return_code(reply[1], reply[2])
-            if not error.retryable or attempt >= self._retry_attempts:
-                raise error
-            delay = min(self._retry_backoff_s * 2**attempt, MAX_BACKOFF_S)
-            log.warning("archive.sdk.retry", code=error.sdk_code, attempt=attempt + 1, delay_s=delay)
-            self._sleep(delay)
-            attempt += 1
+        while pending:
+            deadline_s = self._config.media_timeout_s * max(job.max_chunks for job in jobs) + REPLY_GRACE_S
+            reply = self._call(("media", [requests[i] for i in pending]), deadline_s)
+            retry: list[int] = []
+            for position, outcome in zip(pending, reply[1], strict=True):
+                if outcome[0] == "rc":
+                    error = error_for_return_code(outcome[1], "GetMediaData")
+                    if error.retryable and attempt < self._retry_attempts:
+                        retry.append(position)
+                        continue
+                    results[position] = MediaProgress(outcome[2], False, None, None, error)
+                else:
+                    finished = outcome[0] == "done"
+                    md5, sha256 = (outcome[2], outcome[3]) if finished else (None, None)
+                    results[position] = MediaProgress(outcome[1], finished, md5, sha256, None)
+            if retry:
+                delay = min(self._retry_backoff_s * 2**attempt, MAX_BACKOFF_S)
+                log.warning("archive.sdk.retry", call="GetMediaData", files=len(retry), attempt=attempt + 1)
+                self._sleep(delay)
+                attempt += 1
+            pending = retry
+        return [result for result in results if result is not None]
 
     def decrypt(self, envelopes: Sequence[ChatEnvelope]) -> list[DecryptedRecord]:
         fields = [(e.seq, e.msgid, e.publickey_ver, e.encrypt_random_key, e.encrypt_chat_msg) for e in envelopes]
@@ -183,13 +215,13 @@ class FinanceSdkSource:
 
     # --- the worker -------------------------------------------------------------------------
 
-    def _call(self, request: tuple[Any, ...]) -> tuple[Any, ...]:
-        # The puller and the media job share one worker (and one SDK handle) from two
-        # scheduler threads: requests are serialised here.
+    def _call(self, request: tuple[Any, ...], deadline_s: float | None = None) -> tuple[Any, ...]:
+        # The puller and the media job share one worker from two scheduler threads:
+        # requests are serialised here.
         with self._lock:
-            return self._call_locked(request)
+            return self._call_locked(request, deadline_s or self._config.timeout_s + REPLY_GRACE_S)
 
-    def _call_locked(self, request: tuple[Any, ...]) -> tuple[Any, ...]:
+    def _call_locked(self, request: tuple[Any, ...], deadline_s: float) -> tuple[Any, ...]:
         unattributed = 0
         while True:
             request = self._with_skips(request)
@@ -199,7 +231,7 @@ class FinanceSdkSource:
                     self._drain_in_flight()
                     self._send(request)
                 self._in_flight = None
-                return self._receive()
+                return self._receive(deadline_s)
             except _WorkerDied as died:
                 self._discard_worker(died)
                 if died.seq:
@@ -228,10 +260,10 @@ class FinanceSdkSource:
             self._process.join(5)
             raise _WorkerDied(int(self._progress.value), self._process.exitcode) from None
 
-    def _receive(self) -> tuple[Any, ...]:
+    def _receive(self, deadline: float | None = None) -> tuple[Any, ...]:
         connection = self._connection
         assert connection is not None and self._process is not None
-        deadline = self._config.timeout_s + REPLY_GRACE_S
+        deadline = deadline or self._config.timeout_s + REPLY_GRACE_S
         try:
             if not connection.poll(deadline):
                 seq = int(self._progress.value)

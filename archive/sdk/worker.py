@@ -9,8 +9,10 @@ sees anything worth logging that is not content.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,6 +43,7 @@ class WorkerConfig:
     timeout_s: int = 10
     media_timeout_s: int = 60
     rsa_threads: int = 0
+    media_threads: int = 4
 
 
 class _ChatDataItem(msgspec.Struct):
@@ -68,6 +71,9 @@ class _Worker:
         self.init_rc = self.library.init(config.corp_id, config.secret)
         self.keyring = KeyRing([])
         self.pool = ThreadPoolExecutor(max_workers=config.rsa_threads or os.cpu_count() or 1)
+        self.media_pool = ThreadPoolExecutor(max_workers=config.media_threads)
+        self.thread_state = threading.local()
+        self.media_digests: dict[str, tuple[Any, Any, int]] = {}
 
     def handle(self, request: tuple[Any, ...]) -> tuple[Any, ...]:
         kind = request[0]
@@ -82,14 +88,64 @@ class _Worker:
         if kind == "decrypt":
             return ("records", self.decrypt([ChatEnvelope(*fields) for fields in request[1]], request[2]))
         if kind == "media":
-            config = self.config
-            rc, chunk = self.library.get_media_data(
-                request[2], request[1], config.proxy, config.proxy_password, config.media_timeout_s
-            )
-            if chunk is None:
-                return ("rc", rc, "GetMediaData")
-            return ("chunk", chunk.data, chunk.next_index, chunk.is_finish)
+            return ("media", self.media(request[1]))
         raise ValueError(f"unknown worker request {kind!r}")
+
+    def media(self, jobs: list[tuple[str, str, int]]) -> list[tuple[Any, ...]]:
+        """Download a batch of files concurrently, each up to ``max_chunks`` more chunks.
+
+        Each file goes to its partial file, and after every chunk its progress (bytes, next
+        index) to a sidecar ``.progress`` file, so a download resumes after any crash —
+        this worker's or the job's — without fetching finished chunks again. The bytes never
+        cross the pipe. md5/sha256 are computed on the way when the file was downloaded in
+        one go by this worker; otherwise the parent hashes the finished file.
+        """
+        return list(self.media_pool.map(lambda job: self._media_file(*job), jobs))
+
+    def _media_file(self, sdkfileid: str, path_text: str, max_chunks: int) -> tuple[Any, ...]:
+        path, progress_path = Path(path_text), Path(path_text + ".progress")
+        done, index = _read_progress(progress_path)
+        digests = self.media_digests.get(path_text)
+        if digests is None or digests[2] != done:
+            digests = None if done else (hashlib.md5(usedforsecurity=False), hashlib.sha256(), 0)
+        library = self._thread_library()
+        config = self.config
+        with open(path, "r+b" if path.exists() else "wb") as sink:
+            sink.truncate(done)  # bytes after the last recorded chunk are not trusted
+            sink.seek(done)
+            for _ in range(max_chunks):
+                rc, chunk = library.get_media_data(
+                    index, sdkfileid, config.proxy, config.proxy_password, config.media_timeout_s
+                )
+                if chunk is None:
+                    return ("rc", rc, done)
+                sink.write(chunk.data)
+                sink.flush()
+                done += len(chunk.data)
+                if digests is not None:
+                    digests[0].update(chunk.data)
+                    digests[1].update(chunk.data)
+                    digests = (digests[0], digests[1], done)
+                if chunk.is_finish:
+                    self.media_digests.pop(path_text, None)
+                    progress_path.unlink(missing_ok=True)
+                    if digests is None:
+                        return ("done", done, None, None)
+                    return ("done", done, digests[0].hexdigest(), digests[1].hexdigest())
+                index = chunk.next_index
+                _write_progress(progress_path, done, index)
+        if digests is not None:
+            self.media_digests[path_text] = digests
+        return ("more", done)
+
+    def _thread_library(self) -> FinanceSdkLibrary:
+        """One SDK handle per download thread (the SDK is not documented thread-safe)."""
+        library: FinanceSdkLibrary | None = getattr(self.thread_state, "library", None)
+        if library is None:
+            library = FinanceSdkLibrary(self.config.library_path)
+            library.init(self.config.corp_id, self.config.secret)
+            self.thread_state.library = library
+        return library
 
     def fetch(self, after_seq: int, limit: int, skip: dict[int, int]) -> tuple[Any, ...]:
         config = self.config
@@ -153,6 +209,20 @@ class _Worker:
                     (*head, None, FailureReason.DECRYPT_FAILED.value, f"DecryptData returned {rc} ({meaning})")
                 )
         return records
+
+
+def _read_progress(path: Path) -> tuple[int, str]:
+    try:
+        done, _, index = path.read_text(encoding="ascii").partition("\n")
+        return int(done), index
+    except (OSError, ValueError):
+        return 0, ""
+
+
+def _write_progress(path: Path, done: int, index: str) -> None:
+    temporary = path.with_suffix(".progress-tmp")
+    temporary.write_text(f"{done}\n{index}", encoding="ascii")
+    os.replace(temporary, path)  # never a half-written progress record
 
 
 def worker_main(connection: Connection, progress: Any, config: WorkerConfig) -> None:

@@ -155,16 +155,18 @@ class SimulatorStore:
     # media --------------------------------------------------------------------------------
 
     def media_slice(self, sdkfileid: str, offset: int, length: int) -> tuple[bytes, int] | None:
-        """(bytes from offset, total size) of a media file, or None if unknown."""
-        row = (
-            self._connection()
-            .execute(
-                "SELECT substr(data, ?, ?), length(data) FROM media WHERE sdkfileid = ?",
-                (offset + 1, length, sdkfileid),
-            )
-            .fetchone()
-        )
-        return None if row is None else (bytes(row[0]), int(row[1]))
+        """(bytes from offset, total size) of a media file, or None if unknown. Incremental
+        blob I/O reads just the range (substr would load the whole file for every chunk)."""
+        connection = self._connection()
+        row = connection.execute("SELECT rowid, length(data) FROM media WHERE sdkfileid = ?", (sdkfileid,)).fetchone()
+        if row is None:
+            return None
+        rowid, total = int(row[0]), int(row[1])
+        if offset >= total:
+            return b"", total
+        with connection.blobopen("media", "data", rowid, readonly=True) as blob:
+            blob.seek(offset)
+            return blob.read(min(length, total - offset)), total
 
     def media_msgtime_ms(self, sdkfileid: str) -> int:
         row = self._connection().execute("SELECT msgtime_ms FROM media WHERE sdkfileid = ?", (sdkfileid,)).fetchone()

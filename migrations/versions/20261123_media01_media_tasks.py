@@ -36,7 +36,6 @@ def upgrade() -> None:
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', archive.models.UtcDateTime(timezone=True), nullable=False),
     sa.Column('bytes_done', sa.BigInteger(), nullable=False),
-    sa.Column('next_index', sa.Text(), nullable=False),
     sa.Column('failure', sa.Text(), nullable=True),
     sa.Column('blob_sha256', sa.String(length=64), nullable=True),
     sa.Column('stored_size', sa.BigInteger(), nullable=True),

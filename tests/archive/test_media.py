@@ -74,7 +74,11 @@ def test_every_media_type_round_trips_byte_exact(edge: Edge) -> None:
         assert task.status == "done" and task.blob_sha256
         with context.blob_store.open(task.blob_sha256) as handle:
             data = handle.read()
-        source = expected[task.sdkfileid].data if task.sdkfileid in expected else edge.simulator.store.media_bytes(task.sdkfileid)
+        source = (
+            expected[task.sdkfileid].data
+            if task.sdkfileid in expected
+            else edge.simulator.store.media_bytes(task.sdkfileid)
+        )
         assert data == source
         types.add(task.extension)
     assert {"jpg", "amr", "mp4", "pdf"} <= types
@@ -93,7 +97,8 @@ def test_sdk_worker_crash_mid_file_resumes_without_refetching(edge: Edge, monkey
     report = context.media_downloader(edge.simulator.corp_id).run()
     restarts = context.source(edge.simulator.corp_id).worker_restarts
     context.close()
-    assert report.downloaded == 1 and restarts >= 2
+    assert report.downloaded == 1
+    assert restarts >= 2
     offsets = [offset for _, offset in edge.server.media_requests]
     assert sorted(offsets) == [i * MEDIA_CHUNK_BYTES for i in range(6)], "each chunk fetched exactly once"
 
