@@ -397,6 +397,25 @@ def run() -> None:
 
 
 @app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface (default: the api.host setting).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: the api.port setting).")] = None,
+) -> None:
+    """The web API (health, archive status)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    context = _context()
+    context.migrate()
+    settings = context.settings.api
+    try:
+        uvicorn.run(create_app(context), host=host or settings.host, port=port or settings.port, log_level="warning")
+    finally:
+        context.close()
+
+
+@app.command()
 def demo(
     duration: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
@@ -410,15 +429,20 @@ def demo(
     configure_logging("WARNING", json_output=False)
     settings.scheduler.pull_interval_s = interval
     environment = _run_guarded(lambda: prepare_demo(settings, console))
+    from api.app import ApiServer
+
     traffic = LiveTraffic(environment.simulator, settings.simulator.live_messages_per_minute)
     traffic.start()
+    web = ApiServer(environment.context, settings.api.host, settings.api.port).start()
     console.print(
         f"Simulated WeCom for [bold]{environment.simulator.company.name}[/] ({environment.simulator.corp_id}) "
-        f"at {environment.server.url}; data in {settings.data_dir}/"
+        f"at {environment.server.url}; data in {settings.data_dir}/\n"
+        f"Archive status as JSON: {web.url}/api/v1/archive/status"
     )
     try:
         _run_scheduler(environment.context, show=sys.stdout.isatty(), duration_s=duration)
     finally:
+        web.stop()
         traffic.stop()
         environment.server.stop()
 

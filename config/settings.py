@@ -86,6 +86,12 @@ class SimulatorSettings(BaseModel):
     live_messages_per_minute: int = 120
 
 
+class ApiSettings(BaseModel):
+    # Loopback until authentication arrives with the audit API.
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
 class LoggingSettings(BaseModel):
     level: str = "INFO"
     json_output: bool = Field(default=False, alias="json")
@@ -107,6 +113,7 @@ class Settings(BaseSettings):
     sdk: SdkSettings = Field(default_factory=SdkSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod

@@ -40,6 +40,7 @@ def test_demo_pulls_the_simulated_company_with_no_other_step(tmp_path: Path) -> 
         **{k: v for k, v in os.environ.items() if not k.startswith("WECOM_")},
         "WECOM_AUDIT_DATA_DIR": str(tmp_path / "data"),
         "WECOM_AUDIT_SIMULATOR__PORT": str(free_port()),
+        "WECOM_AUDIT_API__PORT": str(free_port()),
         "WECOM_AUDIT_SIMULATOR__HISTORY_DAYS": "0.5",
         "WECOM_AUDIT_SIMULATOR__LIVE_MESSAGES_PER_MINUTE": "600",
     }

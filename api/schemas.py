@@ -1,0 +1,35 @@
+"""msgspec structs at the API edge (no ORM objects leave through the API)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+
+class LastPull(msgspec.Struct, frozen=True):
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    stored: int
+    quarantined: int
+    error_code: str | None
+
+
+class ArchiveStatusView(msgspec.Struct, frozen=True):
+    corp_id: str
+    messages: int
+    envelopes: int
+    first_seq: int | None
+    cursor: int
+    newest_msgtime: datetime | None
+    lag_s: float | None
+    quarantined: int
+    unknown_types: int
+    conversations: int
+    media: dict[str, int]
+    last_pull: LastPull | None
+
+
+class Health(msgspec.Struct, frozen=True):
+    status: str
