@@ -18,6 +18,7 @@ from api.schemas import ArchiveStatusView, Health, LastPull
 from archive import repository
 from archive.clock import utcnow
 from archive.media import tasks as media_tasks
+from archive.models import PullRun
 from archive.status import collect_status
 from config.database import session_scope
 
@@ -58,6 +59,12 @@ def archive_status(context: NamedDependency[AppContext]) -> list[ArchiveStatusVi
                 )
             )
     return views
+
+
+def _last_pull(run: PullRun | None) -> LastPull | None:
+    if run is None:
+        return None
+    return LastPull(run.status, run.started_at, run.finished_at, run.stored, run.quarantined, run.error_code)
 
 
 def create_app(context: AppContext) -> Litestar:
