@@ -18,6 +18,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
+from api.cli_retention import register as register_retention
 from api.context import AppContext
 from archive import repository
 from archive.clock import utcnow
@@ -449,6 +450,9 @@ def demo(
 
 def main() -> None:
     app()
+
+
+register_retention(app)
 
 
 if __name__ == "__main__":

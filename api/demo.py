@@ -16,9 +16,13 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from api.context import AppContext
+from archive.clock import utcnow
+from archive.directory.service import sync_directory
+from archive.simulator.directory_feed import directory_of
 from archive.simulator.fakesdk import build_fake_sdk
 from archive.simulator.runtime import SimulatedWeCom
 from archive.simulator.server import SimulatorServer
+from config.database import session_scope
 from config.settings import CorpSettings, Settings
 
 
@@ -51,6 +55,9 @@ def prepare_demo(settings: Settings, console: Console) -> DemoEnvironment:
     settings.sdk.library_path = build_fake_sdk()
     context = AppContext(settings)
     context.migrate()
+    departments, members = directory_of(simulator.company)
+    with session_scope(context.session_factory) as session:
+        sync_directory(session, simulator.corp_id, departments, members, utcnow())
     registered = set(context.keyring(simulator.corp_id).versions())
     for pair in simulator.key_pairs():
         if pair.version not in registered:

@@ -16,6 +16,7 @@ from api.context import AppContext
 from archive.errors import ArchiveError
 from archive.media.downloader import MediaReport
 from archive.puller import PullReport
+from archive.retention.jobs import dispose_all
 from config.logs import get_logger
 
 log = get_logger("api.scheduler")
@@ -54,6 +55,15 @@ class PullScheduler:
                 coalesce=True,
                 next_run_time=datetime.now(UTC),
             )
+        # Retention: one disposition run a day for every corp (holds and locks are honoured there).
+        self.scheduler.add_job(
+            self.dispose,
+            "interval",
+            seconds=self.context.settings.scheduler.disposition_interval_s,
+            id="retention:dispose",
+            max_instances=1,
+            coalesce=True,
+        )
         self.scheduler.start()
 
     def pull(self, corp_id: str, trigger: str = "schedule") -> PullReport | None:
@@ -74,6 +84,10 @@ class PullScheduler:
             return None
         self.last_media_reports[corp_id] = report
         return report
+
+    def dispose(self) -> None:
+        corp_ids = [corp.corp_id for corp in self.context.settings.corps()]
+        dispose_all(self.context.session_factory, corp_ids, blob_store=self.context.blob_store)
 
     def trigger(self, corp_id: str) -> None:
         """Run the corp's pull job now (debounced: a running pull absorbs the trigger)."""

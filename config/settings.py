@@ -72,6 +72,7 @@ class SdkSettings(BaseModel):
 class SchedulerSettings(BaseModel):
     pull_interval_s: float = 30.0
     media_interval_s: float = 15.0
+    disposition_interval_s: float = 86_400.0
     # A puller holds its corp's lease this long and renews it while it works.
     lease_ttl_s: float = 120.0
 

@@ -1,0 +1,117 @@
+"""Syncing the org directory from a feed, and the department tree.
+
+The feed hands plain records (``DepartmentRecord``, ``MemberRecord``): the simulated
+company today (``archive.simulator.directory_feed``), WeCom's contact API later. A sync
+is an upsert of the whole directory: what the feed no longer lists becomes inactive and
+is never deleted, because retention policies and old messages still refer to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from archive.directory import repository
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentRecord:
+    dept_id: int
+    name: str
+    parent_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    userid: str
+    name: str
+    department_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DirectorySyncReport:
+    departments_added: int
+    departments_deactivated: int
+    members_added: int
+    members_deactivated: int
+    memberships_changed: int
+
+
+def sync_directory(
+    session: Session,
+    corp_id: str,
+    departments: Sequence[DepartmentRecord],
+    members: Sequence[MemberRecord],
+    now: datetime,
+) -> DirectorySyncReport:
+    """Make the stored directory match the feed, in the caller's transaction.
+
+    Departments and members are upserted by id; those missing from the feed become
+    inactive (an inactive member keeps its last memberships, so its old messages stay
+    under its departments' retention policies). A member listed again becomes active.
+    """
+    stored_departments = {d.dept_id: d for d in repository.departments(session, corp_id)}
+    departments_added = 0
+    for dept in departments:
+        department = stored_departments.get(dept.dept_id)
+        if department is None:
+            repository.add_department(session, corp_id, dept.dept_id, dept.name, dept.parent_id, now)
+            departments_added += 1
+        elif (department.name, department.parent_id, department.is_active) != (dept.name, dept.parent_id, True):
+            department.name, department.parent_id, department.is_active = dept.name, dept.parent_id, True
+            department.updated_at = now
+    listed_departments = {dept.dept_id for dept in departments}
+    gone_departments = [d for d, row in stored_departments.items() if row.is_active and d not in listed_departments]
+    repository.set_departments_inactive(session, corp_id, gone_departments, now)
+
+    stored_members = repository.members(session, corp_id)
+    stored_memberships = repository.memberships(session, corp_id)
+    members_added = memberships_changed = 0
+    for record in members:
+        member = stored_members.get(record.userid)
+        if member is None:
+            repository.add_member(session, corp_id, record.userid, record.name, now)
+            members_added += 1
+        elif (member.name, member.is_active) != (record.name, True):
+            member.name, member.is_active, member.updated_at = record.name, True, now
+    session.flush()  # member rows exist before their memberships
+    for record in members:
+        wanted = set(record.department_ids)
+        if stored_memberships.get(record.userid, set()) != wanted:
+            repository.replace_memberships(session, corp_id, record.userid, sorted(wanted))
+            memberships_changed += 1
+    listed_members = {record.userid for record in members}
+    gone_members = [u for u, row in stored_members.items() if row.is_active and u not in listed_members]
+    repository.set_members_inactive(session, corp_id, gone_members, now)
+    session.flush()
+    return DirectorySyncReport(
+        departments_added=departments_added,
+        departments_deactivated=len(gone_departments),
+        members_added=members_added,
+        members_deactivated=len(gone_members),
+        memberships_changed=memberships_changed,
+    )
+
+
+def department_subtree(session: Session, corp_id: str, dept_id: int) -> set[int]:
+    """The department and every department below it (inactive ones included)."""
+    return subtree(repository.department_parents(session, corp_id), dept_id)
+
+
+def subtree(parents: dict[int, int | None], dept_id: int) -> set[int]:
+    """``dept_id`` and its descendants in a child → parent map (cycles are tolerated)."""
+    children: dict[int, list[int]] = {}
+    for child, parent in parents.items():
+        if parent is not None:
+            children.setdefault(parent, []).append(child)
+    found = {dept_id}
+    pending = [dept_id]
+    while pending:
+        for child in children.get(pending.pop(), ()):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
