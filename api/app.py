@@ -14,13 +14,17 @@ from litestar import Litestar, get
 from litestar.di import NamedDependency, Provide
 
 from api.context import AppContext
-from api.schemas import ArchiveStatusView, Health, LastPull
+from api.schemas import ArchiveStatusView, CompletenessView, Health, LastPull
 from archive import repository
 from archive.clock import utcnow
+from archive.completeness import service as completeness
+from archive.completeness.alerts import open_alerts
 from archive.media import tasks as media_tasks
 from archive.models import PullRun
 from archive.status import collect_status
 from config.database import session_scope
+
+FIRST_GAPS_SHOWN = 20
 
 
 @get("/health/live", sync_to_thread=False)
@@ -61,6 +65,24 @@ def archive_status(context: NamedDependency[AppContext]) -> list[ArchiveStatusVi
     return views
 
 
+@get("/api/v1/archive/completeness", sync_to_thread=True)
+def archive_completeness(context: NamedDependency[AppContext]) -> list[CompletenessView]:
+    """Per corp: seq gaps (with the first few), message and media lag, open alerts."""
+    now = utcnow()
+    with session_scope(context.session_factory) as session:
+        corp_ids = sorted({c.corp_id for c in context.settings.corps()} | set(repository.known_corp_ids(session)))
+        return [
+            CompletenessView(
+                corp_id=corp_id,
+                gaps=completeness.gap_summary(session, corp_id),
+                first_gaps=completeness.gaps(session, corp_id, limit=FIRST_GAPS_SHOWN),
+                lag=completeness.lag(session, corp_id, now),
+                open_alerts=open_alerts(session, corp_id),
+            )
+            for corp_id in corp_ids
+        ]
+
+
 def _last_pull(run: PullRun | None) -> LastPull | None:
     if run is None:
         return None
@@ -69,7 +91,7 @@ def _last_pull(run: PullRun | None) -> LastPull | None:
 
 def create_app(context: AppContext) -> Litestar:
     return Litestar(
-        route_handlers=[live, archive_status],
+        route_handlers=[live, archive_status, archive_completeness],
         dependencies={"context": Provide(lambda: context, sync_to_thread=False)},
     )
 

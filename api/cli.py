@@ -18,6 +18,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
+from api import cli_completeness
 from api.cli_retention import register as register_retention
 from api.context import AppContext
 from archive import repository
@@ -153,15 +154,24 @@ def _print_report(report: PullReport) -> None:
             err_console.print(f"[yellow]What to do:[/] {hint}")
 
 
-def _status_rows(context: AppContext, corp: str | None) -> list[ArchiveStatus]:
+def _status_rows(context: AppContext, corp: str | None) -> list[tuple[ArchiveStatus, list[str], dict[str, Any]]]:
+    """Each corp's status, its completeness lines (exposure, media, open alerts) and fields."""
     context.migrate()
+    now = utcnow()
     with session_scope(context.session_factory) as session:
         corp_ids = (
             [corp]
             if corp
             else sorted({c.corp_id for c in context.settings.corps()} | set(repository.known_corp_ids(session)))
         )
-        return [collect_status(session, corp_id, utcnow()) for corp_id in corp_ids]
+        return [
+            (
+                collect_status(session, corp_id, now),
+                cli_completeness.status_lines(session, corp_id, now, context.completeness_thresholds),
+                cli_completeness.status_fields(session, corp_id, now),
+            )
+            for corp_id in corp_ids
+        ]
 
 
 def _status_table(statuses: list[ArchiveStatus]) -> Table:
@@ -205,14 +215,15 @@ def status(
     corp: CorpOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per corp.")] = False,
 ) -> None:
-    """Messages stored, seq range, lag behind the newest message, quarantine size, last pull."""
+    """Messages stored, seq range, lag behind the newest message, quarantine size, last pull,
+    media backlog and open completeness alerts."""
     context = _context()
     try:
         statuses = _status_rows(context, corp)
     finally:
         context.close()
     if as_json:
-        for item in statuses:
+        for item, _, completeness in statuses:
             counts = item.counts
             print(
                 json.dumps(
@@ -228,11 +239,15 @@ def status(
                         "unknown_types": counts.unknown_types,
                         "conversations": counts.conversations,
                         "last_run_status": item.last_run.status if item.last_run else None,
+                        **completeness,
                     }
                 )
             )
         return
-    console.print(_status_table(statuses))
+    console.print(_status_table([item for item, _, _ in statuses]))
+    for _, lines, _ in statuses:
+        for line in lines:
+            console.print(line)
 
 
 # --- keys ---------------------------------------------------------------------------------
@@ -453,6 +468,7 @@ def main() -> None:
 
 
 register_retention(app)
+cli_completeness.register(app, make_context=_context, thresholds_of=lambda context: context.completeness_thresholds)
 
 
 if __name__ == "__main__":

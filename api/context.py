@@ -10,6 +10,7 @@ from functools import cached_property
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from archive.completeness.alerts import CompletenessThresholds
 from archive.keyring import KeyRing, KeyStore
 from archive.media.blobstore import LocalBlobStore
 from archive.media.downloader import MediaDownloader
@@ -93,6 +94,11 @@ class AppContext:
 
     def media_downloader(self, corp_id: str) -> MediaDownloader:
         return MediaDownloader(corp_id, self.source(corp_id), self.session_factory, self.blob_store)
+
+    @property
+    def completeness_thresholds(self) -> CompletenessThresholds:
+        settings = self.settings.completeness
+        return CompletenessThresholds(settings.lag_warning_h, settings.lag_critical_h, settings.seq_gap_tolerance)
 
     def puller(self, corp_id: str) -> Puller:
         return Puller(

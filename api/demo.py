@@ -51,7 +51,9 @@ def prepare_demo(settings: Settings, console: Console) -> DemoEnvironment:
     ).start()
     # The fake SDK (in the worker process) finds the simulated WeCom through this variable.
     os.environ["WECOM_FAKE_SDK_URL"] = server.url
-    settings.wecom = CorpSettings(corp_id=simulator.corp_id, archive_secret=SecretStr(simulator.archive_secret))
+    settings.wecom = CorpSettings(
+        corp_id=simulator.corp_id, archive_secret=SecretStr(simulator.archive_secret), api_base_url=server.url
+    )
     settings.sdk.library_path = build_fake_sdk()
     context = AppContext(settings)
     context.migrate()

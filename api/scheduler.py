@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from api.context import AppContext
+from archive.completeness.jobs import check_all
 from archive.errors import ArchiveError
 from archive.media.downloader import MediaReport
 from archive.puller import PullReport
@@ -55,6 +56,14 @@ class PullScheduler:
                 coalesce=True,
                 next_run_time=datetime.now(UTC),
             )
+        self.scheduler.add_job(
+            self.check_completeness,
+            "interval",
+            seconds=self.context.settings.completeness.check_interval_s,
+            id="completeness:check",
+            max_instances=1,
+            coalesce=True,
+        )
         # Retention: one disposition run a day for every corp (holds and locks are honoured there).
         self.scheduler.add_job(
             self.dispose,
@@ -84,6 +93,10 @@ class PullScheduler:
             return None
         self.last_media_reports[corp_id] = report
         return report
+
+    def check_completeness(self) -> None:
+        corp_ids = [corp.corp_id for corp in self.context.settings.corps()]
+        check_all(self.context.session_factory, corp_ids, self.context.completeness_thresholds)
 
     def dispose(self) -> None:
         corp_ids = [corp.corp_id for corp in self.context.settings.corps()]

@@ -6,6 +6,9 @@ from datetime import datetime
 
 import msgspec
 
+from archive.completeness.alerts import AlertSnapshot
+from archive.completeness.service import GapSummary, LagReport, SeqGap
+
 
 class LastPull(msgspec.Struct, frozen=True):
     status: str
@@ -33,3 +36,13 @@ class ArchiveStatusView(msgspec.Struct, frozen=True):
 
 class Health(msgspec.Struct, frozen=True):
     status: str
+
+
+class CompletenessView(msgspec.Struct, frozen=True):
+    """Gaps, lag (messages and media) and open alerts of one corp; see archive.completeness."""
+
+    corp_id: str
+    gaps: GapSummary
+    first_gaps: list[SeqGap]
+    lag: LagReport
+    open_alerts: list[AlertSnapshot]

@@ -131,6 +131,7 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("corp_id", "msgid"),
         Index(None, "corp_id", "seq"),
+        Index(None, "corp_id", "msgtime"),
         Index(None, "conversation_id", "msgtime"),
         Index(None, "corp_id", "sender", "msgtime"),
         Index(None, "corp_id", "recalls_msgid"),

@@ -1,10 +1,11 @@
 """Every model module of the database, imported in one place (for Alembic and tools)."""
 
 from archive import models
+from archive.completeness import models as completeness_models
 from archive.directory import models as directory_models
 from archive.media import models as media_models
 from archive.retention import models as retention_models
 
 metadata = models.Base.metadata
 
-__all__ = ["directory_models", "media_models", "metadata", "models", "retention_models"]
+__all__ = ["completeness_models", "directory_models", "media_models", "metadata", "models", "retention_models"]

@@ -34,7 +34,8 @@ def configure_logging(level: str = "INFO", *, json_output: bool = False, stream:
     )
     # Libraries that use stdlib logging (alembic, apscheduler) go to the same stream.
     logging.basicConfig(level=level.upper(), stream=out, format="%(levelname)s %(name)s: %(message)s", force=True)
-    for noisy in ("apscheduler", "alembic"):
+    # httpx logs request URLs, and WeCom puts the secret and token in the query string.
+    for noisy in ("apscheduler", "alembic", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

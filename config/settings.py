@@ -38,6 +38,8 @@ class CorpSettings(BaseModel):
 
     corp_id: str = ""
     archive_secret: SecretStr = SecretStr("")
+    # WeCom's HTTP API (gettoken, msgaudit/*); the simulator serves the same paths.
+    api_base_url: str = "https://qyapi.weixin.qq.com"
     # Private keys by publickey_ver, in addition to those registered with ``keys add``.
     key_files: dict[int, Path] = Field(default_factory=dict)
     key_passphrase: SecretStr = SecretStr("")
@@ -87,6 +89,15 @@ class SimulatorSettings(BaseModel):
     live_messages_per_minute: int = 120
 
 
+class CompletenessSettings(BaseModel):
+    # A lag this close to WeCom's retention window (about 3 days) raises an alert.
+    lag_warning_h: float = 12.0
+    lag_critical_h: float = 24.0
+    # Missing seqs tolerated before a warning (WeCom's own seqs may have gaps, spec §9.1).
+    seq_gap_tolerance: int = 0
+    check_interval_s: float = 300.0
+
+
 class ApiSettings(BaseModel):
     # Loopback until authentication arrives with the audit API.
     host: str = "127.0.0.1"
@@ -115,6 +126,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    completeness: CompletenessSettings = Field(default_factory=CompletenessSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod

@@ -19,6 +19,7 @@ from pathlib import Path
 from archive.simulator.cipher import CorpKeyPair, encrypt_message
 from archive.simulator.company import Company, build_company
 from archive.simulator.conversations import ContactEvent, ConversationGenerator, GeneratedMessage, SimEvent
+from archive.simulator.server import PERMIT_USER_LIST_META_KEY
 from archive.simulator.store import SimulatorStore, StoredChat
 
 APPEND_BATCH = 1000
@@ -31,6 +32,8 @@ class PopulateReport:
     contact_events: int
     first_seq: int
     last_seq: int
+    # Seq numbers skipped on purpose (``seq_gap_every``): they never exist on WeCom's side.
+    skipped_seqs: tuple[int, ...] = ()
 
 
 class SimulatedWeCom:
@@ -52,6 +55,9 @@ class SimulatedWeCom:
         self._keys = {pair.version: pair for pair in self.store.key_pairs()}
         if not self._keys:
             self.rotate_key()
+        # What msgaudit/get_permit_user_list answers: the members with the archiving licence.
+        permitted = [employee.userid for employee in self.company.employees if employee.archived]
+        self.store.set_meta(PERMIT_USER_LIST_META_KEY, json.dumps(permitted))
         self._live: Iterator[SimEvent] | None = None
         self._pending: SimEvent | None = None
 
@@ -85,6 +91,7 @@ class SimulatedWeCom:
         encrypt_with: CorpKeyPair | None = None,
         record: list[GeneratedMessage] | None = None,
         stop_at_end: bool = False,
+        seq_gap_every: int | None = None,
     ) -> PopulateReport:
         """Generate ``count`` messages ending about ``end_ms`` (default: now).
 
@@ -95,6 +102,8 @@ class SimulatedWeCom:
         ``encrypt_with``: encrypt with this key pair instead of the current one (tests use
         it to stand for a key the corp never registered). ``record``: the generated messages
         are appended to it (tests compare what was stored with what was sent).
+        ``seq_gap_every``: after every that many messages skip one to three seq numbers
+        (deterministically), as WeCom's seqs are not always contiguous (spec §9.1).
         """
         end_ms = end_ms if end_ms is not None else int(time.time() * 1000)
         start_ms = end_ms - int(count / messages_per_day * MS_PER_DAY * (2 if stop_at_end else 1))
@@ -102,7 +111,12 @@ class SimulatedWeCom:
             self.company, seed=self.seed + start_ms, start_ms=start_ms, messages_per_day=messages_per_day
         )
         return self._append(
-            generator.events(), count, rotate_after=rotate_after, encrypt_with=encrypt_with, record=record
+            generator.events(),
+            count,
+            rotate_after=rotate_after,
+            encrypt_with=encrypt_with,
+            record=record,
+            seq_gap_every=seq_gap_every,
         )
 
     def generate_until(self, now_ms: int, *, messages_per_day: int) -> PopulateReport:
@@ -135,10 +149,12 @@ class SimulatedWeCom:
         rotate_after: int | None = None,
         encrypt_with: CorpKeyPair | None = None,
         record: list[GeneratedMessage] | None = None,
+        seq_gap_every: int | None = None,
     ) -> PopulateReport:
         seq = self.store.max_seq()
         first_seq = seq + 1
         messages = contact_events = 0
+        skipped: list[int] = []
         chats: list[tuple[int, StoredChat]] = []
         media: list[tuple[str, bytes, str, int]] = []
         contacts: list[tuple[int, str, str, str]] = []
@@ -155,6 +171,10 @@ class SimulatedWeCom:
             pair = encrypt_with or self.current_key
             plaintext = _encode(event)
             encrypted = encrypt_message(plaintext, pair.private_key.public_key(), pair.version)
+            if seq_gap_every and messages and messages % seq_gap_every == 0:
+                gap = 1 + (messages // seq_gap_every) % 3
+                skipped.extend(range(seq + 1, seq + 1 + gap))
+                seq += gap
             seq += 1
             chats.append(
                 (
@@ -176,7 +196,7 @@ class SimulatedWeCom:
             if count is not None and messages >= count:
                 break
         self._flush(chats, media, contacts)
-        return PopulateReport(messages, contact_events, first_seq, seq)
+        return PopulateReport(messages, contact_events, first_seq, seq, tuple(skipped))
 
     def inject(self, plaintexts: list[dict[str, object]], *, encrypt_with: CorpKeyPair | None = None) -> PopulateReport:
         """Append hand-written messages (a type WeCom added yesterday, odd bytes …)."""

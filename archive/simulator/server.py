@@ -4,12 +4,18 @@ Speaks the wire protocol of docs/fake-sdk.md (``/finance/getchatdata``,
 ``/finance/getmediadata``). It honours WeCom's retention window (data older than
 ``retention_s`` is gone: not listed, media answers 10010) and can be told to answer with
 WeCom's server-side errors (``faults``) to test how wecom-audit reacts.
+
+It also speaks the part of WeCom's HTTP API (``/cgi-bin/…``, spec §6) that wecom-audit
+calls directly, with WeCom's access-token rules: ``gettoken`` hands out a token valid for
+7200 s on the server's clock (the same one again while it is valid), and every other call
+answers 41001/40014/42001 for a missing, unknown or expired token.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -17,12 +23,20 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from archive.simulator.store import SimulatorStore
 
 MEDIA_CHUNK_BYTES = 512 * 1024  # the SDK's chunk size (spec §5)
 DEFAULT_RETENTION_S = 5 * 24 * 3600
 _RANGE = re.compile(r"^Range:bytes=(\d+)-(\d+)$")
+ACCESS_TOKEN_TTL_S = 7200  # spec §6.1
+# The store's meta key under which the simulated company keeps its archive permit list
+# (the members whose archiving licence is enabled, spec §6.2): written by SimulatedWeCom.
+PERMIT_USER_LIST_META_KEY = "permit_user_list"
+PERMIT_USER_TYPES = frozenset({1, 2, 3})  # 办公版, 服务版, 企业版
+
+Reply = tuple[int, dict[str, str], bytes]
 
 
 @dataclass
@@ -31,6 +45,10 @@ class ServerFaults:
 
     chatdata_errcode: int = 0
     chatdata_http_status: int = 200
+    # /cgi-bin/msgaudit/* answer this errcode (e.g. 301053 archive not enabled, 48002).
+    msgaudit_errcode: int = 0
+    # The next this-many /cgi-bin requests answer HTTP 503 (a transient outage).
+    cgi_unavailable: int = 0
 
 
 class SimulatorServer:
@@ -54,6 +72,10 @@ class SimulatorServer:
         self.requests = 0
         # (sdkfileid, offset) of every media chunk served, for tests of resumed downloads.
         self.media_requests: list[tuple[str, int]] = []
+        # The path (never the query: it holds secrets and tokens) of every /cgi-bin request.
+        self.api_requests: list[str] = []
+        self._tokens: dict[str, int] = {}  # access token → expiry on the server's clock (ms)
+        self._tokens_lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, port), _handler_class(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -82,7 +104,7 @@ class SimulatorServer:
     def _retained_since_ms(self) -> int:
         return self.clock_ms() - int(self.retention_s * 1000)
 
-    def get_chat_data(self, request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    def get_chat_data(self, request: dict[str, Any]) -> Reply:
         error = self._check_credentials(request)
         if error:
             return _json(200, {"errcode": error[0], "errmsg": error[1], "chatdata": []})
@@ -112,7 +134,7 @@ class SimulatorServer:
             },
         )
 
-    def get_media_data(self, request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    def get_media_data(self, request: dict[str, Any]) -> Reply:
         error = self._check_credentials(request)
         if error:
             return 403, {"X-Sdk-Rc": "10004"}, b""
@@ -146,26 +168,85 @@ class SimulatorServer:
             return 40001, "invalid credential"
         return None
 
+    # --- the HTTP API (/cgi-bin) --------------------------------------------------------
 
-def _json(status: int, document: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    def get_token(self, query: dict[str, str], _body: bytes) -> Reply:
+        error = self._check_credentials({"corpid": query.get("corpid"), "secret": query.get("corpsecret")})
+        if error:
+            return _json(200, {"errcode": error[0], "errmsg": error[1]})
+        now_ms = self.clock_ms()
+        with self._tokens_lock:
+            live = [(expiry, token) for token, expiry in self._tokens.items() if expiry > now_ms]
+            if live:
+                expiry, token = max(live)
+            else:
+                token, expiry = secrets.token_urlsafe(48), now_ms + ACCESS_TOKEN_TTL_S * 1000
+                self._tokens[token] = expiry
+        return _json(
+            200,
+            {"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": (expiry - now_ms) // 1000},
+        )
+
+    def get_permit_user_list(self, query: dict[str, str], body: bytes) -> Reply:
+        error = self._check_token(query.get("access_token"))
+        if error:
+            return _json(200, {"errcode": error[0], "errmsg": error[1]})
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            return _json(200, {"errcode": 47001, "errmsg": "data format error"})
+        user_type = request.get("type") if isinstance(request, dict) else None
+        if user_type is not None and user_type not in PERMIT_USER_TYPES:
+            return _json(200, {"errcode": 40058, "errmsg": "invalid type"})
+        if self.faults.msgaudit_errcode:
+            return _json(200, {"errcode": self.faults.msgaudit_errcode, "errmsg": "simulated"})
+        # The simulated company has one licence edition: every type lists every member.
+        ids = json.loads(self.store.get_meta(PERMIT_USER_LIST_META_KEY) or "[]")
+        return _json(200, {"errcode": 0, "errmsg": "ok", "ids": ids})
+
+    def _check_token(self, token: str | None) -> tuple[int, str] | None:
+        if not token:
+            return 41001, "access_token missing"
+        with self._tokens_lock:
+            expiry = self._tokens.get(token)
+        if expiry is None:
+            return 40014, "invalid access_token"
+        if expiry <= self.clock_ms():
+            return 42001, "access_token expired"
+        return None
+
+
+def _json(status: int, document: dict[str, Any]) -> Reply:
     body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
     return status, {"Content-Type": "application/json; charset=utf-8"}, body
 
 
 def _handler_class(server: SimulatorServer) -> type[BaseHTTPRequestHandler]:
-    routes: dict[str, Callable[[dict[str, Any]], tuple[int, dict[str, str], bytes]]] = {
+    # The fake SDK's routes take the JSON body; the HTTP API's take the query and the raw body.
+    finance_routes: dict[str, Callable[[dict[str, Any]], Reply]] = {
         "/finance/getchatdata": server.get_chat_data,
         "/finance/getmediadata": server.get_media_data,
+    }
+    api_routes: dict[tuple[str, str], Callable[[dict[str, str], bytes], Reply]] = {
+        ("GET", "/cgi-bin/gettoken"): server.get_token,
+        ("POST", "/cgi-bin/msgaudit/get_permit_user_list"): server.get_permit_user_list,
     }
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as libcurl expects
 
+        def do_GET(self) -> None:
+            server.requests += 1
+            self._api("GET", b"")
+
         def do_POST(self) -> None:
             server.requests += 1
-            route = routes.get(self.path.split("?", 1)[0])
             length = int(self.headers.get("Content-Length") or 0)
             payload = self.rfile.read(length) if length else b""
+            if self.path.startswith("/cgi-bin/"):
+                self._api("POST", payload)
+                return
+            route = finance_routes.get(self.path.split("?", 1)[0])
             if route is None:
                 self._reply(404, {"Content-Type": "text/plain"}, b"not found")
                 return
@@ -175,6 +256,20 @@ def _handler_class(server: SimulatorServer) -> type[BaseHTTPRequestHandler]:
                 self._reply(400, {"X-Sdk-Rc": "10000"}, b"")
                 return
             self._reply(*route(request if isinstance(request, dict) else {}))
+
+        def _api(self, method: str, payload: bytes) -> None:
+            url = urlsplit(self.path)
+            route = api_routes.get((method, url.path))
+            if route is None:
+                self._reply(404, {"Content-Type": "text/plain"}, b"not found")
+                return
+            server.api_requests.append(url.path)
+            if server.faults.cgi_unavailable > 0:
+                server.faults.cgi_unavailable -= 1
+                self._reply(503, {"Content-Type": "text/plain"}, b"service unavailable")
+                return
+            query = {name: values[0] for name, values in parse_qs(url.query).items()}
+            self._reply(*route(query, payload))
 
         def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
             self.send_response(HTTPStatus(status))

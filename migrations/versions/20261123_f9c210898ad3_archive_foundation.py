@@ -132,6 +132,7 @@ def upgrade() -> None:
             batch_op.f("ix_messages_corp_id_sender_msgtime"), ["corp_id", "sender", "msgtime"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_messages_corp_id_seq"), ["corp_id", "seq"], unique=False)
+        batch_op.create_index(batch_op.f("ix_messages_corp_id_msgtime"), ["corp_id", "msgtime"], unique=False)
 
     op.create_table(
         "quarantine",
@@ -186,6 +187,7 @@ def downgrade() -> None:
 
     op.drop_table("quarantine")
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_messages_corp_id_msgtime"))
         batch_op.drop_index(batch_op.f("ix_messages_corp_id_seq"))
         batch_op.drop_index(batch_op.f("ix_messages_corp_id_sender_msgtime"))
         batch_op.drop_index(batch_op.f("ix_messages_corp_id_recalls_msgid"))
