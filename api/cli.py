@@ -19,6 +19,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from api import cli_completeness
+from api.cli_integrity import register as register_integrity
 from api.cli_retention import register as register_retention
 from api.context import AppContext
 from archive import repository
@@ -468,6 +469,7 @@ def main() -> None:
 
 
 register_retention(app)
+register_integrity(app)
 cli_completeness.register(app, make_context=_context, thresholds_of=lambda context: context.completeness_thresholds)
 
 

@@ -15,6 +15,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from api.context import AppContext
 from archive.completeness.jobs import check_all
 from archive.errors import ArchiveError
+from archive.integrity.jobs import checkpoint_all
 from archive.media.downloader import MediaReport
 from archive.puller import PullReport
 from archive.retention.jobs import dispose_all
@@ -64,6 +65,14 @@ class PullScheduler:
             max_instances=1,
             coalesce=True,
         )
+        self.scheduler.add_job(
+            self.checkpoint,
+            "interval",
+            seconds=self.context.settings.scheduler.checkpoint_interval_s,
+            id="integrity:checkpoint",
+            max_instances=1,
+            coalesce=True,
+        )
         # Retention: one disposition run a day for every corp (holds and locks are honoured there).
         self.scheduler.add_job(
             self.dispose,
@@ -97,6 +106,9 @@ class PullScheduler:
     def check_completeness(self) -> None:
         corp_ids = [corp.corp_id for corp in self.context.settings.corps()]
         check_all(self.context.session_factory, corp_ids, self.context.completeness_thresholds)
+
+    def checkpoint(self) -> None:
+        checkpoint_all(self.context.session_factory, self.context.settings)
 
     def dispose(self) -> None:
         corp_ids = [corp.corp_id for corp in self.context.settings.corps()]

@@ -3,9 +3,18 @@
 from archive import models
 from archive.completeness import models as completeness_models
 from archive.directory import models as directory_models
+from archive.integrity import models as integrity_models
 from archive.media import models as media_models
 from archive.retention import models as retention_models
 
 metadata = models.Base.metadata
 
-__all__ = ["completeness_models", "directory_models", "media_models", "metadata", "models", "retention_models"]
+__all__ = [
+    "completeness_models",
+    "directory_models",
+    "integrity_models",
+    "media_models",
+    "metadata",
+    "models",
+    "retention_models",
+]

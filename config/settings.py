@@ -75,6 +75,8 @@ class SchedulerSettings(BaseModel):
     pull_interval_s: float = 30.0
     media_interval_s: float = 15.0
     disposition_interval_s: float = 86_400.0
+    # Chain checkpoints (database + append-only file to copy off-site).
+    checkpoint_interval_s: float = 3_600.0
     # A puller holds its corp's lease this long and renews it while it works.
     lease_ttl_s: float = 120.0
 

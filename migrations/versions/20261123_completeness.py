@@ -1,7 +1,7 @@
 """completeness alerts
 
 Revision ID: completeness01
-Revises: f9c210898ad3
+Revises: retention01
 Create Date: 2026-11-23 03:10:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import archive.models
 
 revision = "completeness01"
-down_revision = "f9c210898ad3"
+down_revision = "retention01"
 branch_labels = None
 depends_on = None
 

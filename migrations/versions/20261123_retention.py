@@ -1,7 +1,7 @@
 """retention: org directory, retention policies, legal holds, admin history, disposition runs
 
 Revision ID: retention01
-Revises: f9c210898ad3
+Revises: integrity01
 Create Date: 2026-11-23 04:10:00.000000
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import archive.models
 
 revision = "retention01"
-down_revision = "f9c210898ad3"
+down_revision = "integrity01"
 branch_labels = None
 depends_on = None
 

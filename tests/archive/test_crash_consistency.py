@@ -13,6 +13,7 @@ import time
 
 from sqlalchemy import func, select
 
+from archive.integrity.verify import verify
 from archive.models import ArchiveCursor, ChatEnvelopeRow, Message, QuarantinedRecord
 from tests.conftest import Edge
 
@@ -72,3 +73,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(edge: Edge) -> No
     assert messages == distinct_messages == MESSAGES
     assert quarantined == 0
     assert cursor is not None and cursor.seq == max_seq == top
+    # No kill left a gap, a fork or an unlinked message in the integrity chain either.
+    chain = verify(edge.database.sessions, edge.simulator.corp_id, checkpoint_file=edge.settings.data_dir / "cp.jsonl")
+    assert chain.ok, chain.broken
+    assert chain.links_checked == MESSAGES
