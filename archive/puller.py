@@ -125,7 +125,7 @@ def store_prepared(
             fresh.setdefault(record.envelope.msgid, record)
     envelope_ids = repository.insert_envelopes(session, corp_id, [r.envelope for r in fresh.values()], now)
     decoded = [
-        DecodedItem(envelope_ids[r.envelope.msgid], r.envelope.seq, r.parsed, r.raw)
+        DecodedItem(envelope_ids[r.envelope.msgid], r.envelope.seq, r.parsed, r.raw, r.envelope)
         for r in fresh.values()
         if r.parsed is not None
     ]

@@ -60,8 +60,8 @@ def retry_quarantine(
                 session,
                 corp_id,
                 [
-                    DecodedItem(envelope_id, r.envelope.seq, r.parsed, r.raw)
-                    for (_, envelope_id, _), r in recovered
+                    DecodedItem(envelope_id, envelope.seq, r.parsed, r.raw, envelope)
+                    for (_, envelope_id, envelope), r in recovered
                     if r.parsed
                 ],
                 now,

@@ -7,10 +7,10 @@ batch), not ORM objects per message.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Insert, Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -38,12 +38,14 @@ _QUARANTINE: Table = QuarantinedRecord.__table__  # type: ignore[assignment]
 
 @dataclass(frozen=True, slots=True)
 class DecodedItem:
-    """A message ready to store: its envelope row id, the parse and the raw plaintext."""
+    """A message ready to store: its envelope row id, the parse, the raw plaintext and the
+    envelope (as stored under ``envelope_id``) it was decrypted from."""
 
     envelope_id: int
     seq: int
     parsed: ParsedMessage
     raw: str
+    envelope: ChatEnvelope
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +56,41 @@ class FailedItem:
     detail: str
 
 
+class MessageRow(TypedDict):
+    """The column values bound for one ``messages`` row, exactly as inserted."""
+
+    corp_id: str
+    envelope_id: int
+    seq: int
+    msgid: str
+    action: str
+    msgtype: str
+    sender: str
+    roomid: str | None
+    conversation_id: int | None
+    msgtime: datetime
+    recalls_msgid: str | None
+    parse_status: str
+    text: str | None
+    body: dict[str, Any]
+    raw: str
+    media_count: int
+
+
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
-    """What a sink is told about each newly stored message (no ORM objects)."""
+    """What a sink is told about each newly stored message (no ORM objects). ``row``,
+    ``recipients`` (as stored, in insertion order) and ``envelope`` are the values just
+    written, so the integrity chain can hash them without reading them back."""
 
     id: int
     msgid: str
     seq: int
     msgtype: str
     conversation_id: int | None
+    row: MessageRow
+    recipients: tuple[str, ...]
+    envelope: ChatEnvelope
 
 
 # --- cursor -----------------------------------------------------------------------------
@@ -118,7 +146,7 @@ def insert_envelopes(
     return _ids_by(session, _ENVELOPES, _ENVELOPES.c.msgid, corp_id, [e.msgid for e in envelopes])
 
 
-def _bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+def _bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """INSERT many rows through the driver's executemany, with the columns' own type
     conversions but without SQLAlchemy's per-row parameter machinery: on the ingest hot
     path that machinery costs more than the database does."""
@@ -149,7 +177,7 @@ def insert_messages(session: Session, corp_id: str, items: Sequence[DecodedItem]
     if not items:
         return []
     conversation_ids = _upsert_conversations(session, corp_id, items)
-    rows: list[dict[str, Any]] = []
+    rows: list[MessageRow] = []
     for item in items:
         parsed = item.parsed
         rows.append(
@@ -175,15 +203,18 @@ def insert_messages(session: Session, corp_id: str, items: Sequence[DecodedItem]
     _bulk_insert(session, _MESSAGES, rows)
     by_msgid = _ids_by(session, _MESSAGES, _MESSAGES.c.msgid, corp_id, [row["msgid"] for row in rows])
     ids = [by_msgid[row["msgid"]] for row in rows]
+    recipient_lists = [tuple(dict.fromkeys(item.parsed.tolist)) for item in items]
     recipients = [
         {"message_id": message_id, "recipient": recipient, "corp_id": corp_id}
-        for message_id, item in zip(ids, items, strict=True)
-        for recipient in dict.fromkeys(item.parsed.tolist)
+        for message_id, names in zip(ids, recipient_lists, strict=True)
+        for recipient in names
     ]
     _bulk_insert(session, _RECIPIENTS, recipients)
     return [
-        StoredMessage(message_id, row["msgid"], row["seq"], row["msgtype"], row["conversation_id"])
-        for message_id, row in zip(ids, rows, strict=True)
+        StoredMessage(
+            message_id, row["msgid"], row["seq"], row["msgtype"], row["conversation_id"], row, names, item.envelope
+        )
+        for message_id, row, names, item in zip(ids, rows, recipient_lists, items, strict=True)
     ]
 
 

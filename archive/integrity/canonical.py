@@ -21,8 +21,9 @@ Contract (also docs/adr/0004-integrity-chain.md; changing it needs a new ``forma
 - Left out: ``body`` (PostgreSQL's JSONB does not keep key order; ``verify`` instead
   re-parses ``raw`` and compares) and surrogate ids (conversation, envelope, message ids).
 
-``append`` and ``verify`` both build records from :class:`Evidence` read by the same
-query, so what is hashed at ingest is what is recomputed later.
+``append`` builds :class:`Evidence` from the values its batch has just inserted and
+``verify`` from the rows read back; both go through :func:`record_document`, so the
+record is the same exactly when the stored values round-trip unchanged.
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@ Contract:
   moves the corp's head only if the head is still what it read (optimistic check): when
   two transactions race, the second gets ``ChainConflictError`` (retryable) and rolls back
   whole, so the chain never forks.
-- Records are hashed from the stored rows, read back by the same query ``verify`` uses
-  (see ``archive.integrity.canonical`` for the encoding).
+- Records are hashed from the values the batch has just bound for the message, recipient
+  and envelope rows (``StoredMessage.row``, ``.recipients``, ``.envelope``), not read back;
+  ``verify`` recomputes them from the database, so a value that did not round-trip
+  unchanged would show as a broken link (see ``archive.integrity.canonical``).
 - Links are never deleted. ``mark_disposed`` turns the link of a message retention is about
   to delete into a tombstone (msgid, seq, hash, time, policy stay), in the caller's
   transaction, before the message rows go; the chain then still verifies.
@@ -22,6 +24,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from archive.integrity import canonical, repository
+from archive.integrity.canonical import Evidence
 from archive.integrity.errors import UnlinkedMessageError
 from archive.integrity.repository import Head, NewLink
 from archive.repository import StoredMessage
@@ -34,20 +37,44 @@ def append(session: Session, corp_id: str, stored: Sequence[StoredMessage], now:
     """Append newly stored messages to the corp's chain, in the caller's transaction."""
     if not stored:
         return
-    evidence = repository.read_evidence(session, corp_id, [message.id for message in stored])
     head = repository.read_head(session, corp_id)
     position, prev_hash = head.position, head.head_hash
     links: list[NewLink] = []
     for message in stored:
         position += 1
-        record, recipients = evidence[message.id]
-        encoded = canonical.encode(canonical.record_document(corp_id, position, record, recipients))
+        record = _evidence(message)
+        encoded = canonical.encode(canonical.record_document(corp_id, position, record, message.recipients))
         record_hash = canonical.chain_hash(prev_hash, encoded)
         links.append(NewLink(position, message.id, record.msgid, record.seq, record_hash, prev_hash))
         prev_hash = record_hash
     # The head first: a racing appender fails here, before touching any link position.
     repository.advance_head(session, corp_id, head, Head(position, prev_hash), now)
     repository.insert_links(session, corp_id, links, now)
+
+
+def _evidence(message: StoredMessage) -> Evidence:
+    """The evidence of a message as just inserted: what ``read_evidence`` will read back."""
+    row, envelope = message.row, message.envelope
+    return Evidence(
+        message.id,
+        row["msgid"],
+        row["seq"],
+        row["action"],
+        row["msgtype"],
+        row["sender"],
+        row["roomid"],
+        row["msgtime"],
+        row["recalls_msgid"],
+        row["parse_status"],
+        row["text"],
+        row["raw"],
+        row["media_count"],
+        envelope.seq,
+        envelope.msgid,
+        envelope.publickey_ver,
+        envelope.encrypt_random_key,
+        envelope.encrypt_chat_msg,
+    )
 
 
 def mark_disposed(session: Session, corp_id: str, message_ids: Sequence[int], policy: str, now: datetime) -> None:

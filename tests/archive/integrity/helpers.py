@@ -73,5 +73,5 @@ def store_unchained(edge: Edge, msgid: str) -> list[StoredMessage]:
         seq = repository.get_cursor(session, corp_id) + 1_000 + len(msgid)
         envelope = ChatEnvelope(seq, msgid, 1, "key", "ciphertext")
         envelope_ids = repository.insert_envelopes(session, corp_id, [envelope], utcnow())
-        item = DecodedItem(envelope_ids[msgid], seq, parse_message(raw.encode()), raw)
+        item = DecodedItem(envelope_ids[msgid], seq, parse_message(raw.encode()), raw, envelope)
         return repository.insert_messages(session, corp_id, [item])
