@@ -8,6 +8,7 @@ repeated triggers while a pull runs coalesce into one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -35,54 +36,29 @@ class PullScheduler:
         self.heartbeat: datetime | None = None
 
     def start(self) -> None:
-        for corp in self.context.settings.corps():
-            self.scheduler.add_job(
-                self.pull,
-                "interval",
-                seconds=self.interval_s,
-                args=[corp.corp_id],
-                id=_job_id(corp.corp_id),
-                max_instances=1,
-                coalesce=True,
-                next_run_time=datetime.now(UTC),
-            )
+        settings = self.context.settings
+        for corp in settings.corps():
+            self._every(self.interval_s, self.pull, _job_id(corp.corp_id), corp.corp_id, now=True)
             # Media has its own job: a long download never delays the message cursor.
-            self.scheduler.add_job(
-                self.fetch_media,
-                "interval",
-                seconds=self.media_interval_s,
-                args=[corp.corp_id],
-                id=f"media:{corp.corp_id}",
-                max_instances=1,
-                coalesce=True,
-                next_run_time=datetime.now(UTC),
-            )
-        self.scheduler.add_job(
-            self.check_completeness,
-            "interval",
-            seconds=self.context.settings.completeness.check_interval_s,
-            id="completeness:check",
-            max_instances=1,
-            coalesce=True,
-        )
-        self.scheduler.add_job(
-            self.checkpoint,
-            "interval",
-            seconds=self.context.settings.scheduler.checkpoint_interval_s,
-            id="integrity:checkpoint",
-            max_instances=1,
-            coalesce=True,
-        )
+            self._every(self.media_interval_s, self.fetch_media, f"media:{corp.corp_id}", corp.corp_id, now=True)
+        self._every(settings.completeness.check_interval_s, self.check_completeness, "completeness:check")
+        self._every(settings.scheduler.checkpoint_interval_s, self.checkpoint, "integrity:checkpoint")
         # Retention: one disposition run a day for every corp (holds and locks are honoured there).
+        self._every(settings.scheduler.disposition_interval_s, self.dispose, "retention:dispose")
+        self.scheduler.start()
+
+    def _every(self, seconds: float, job: Callable[..., object], job_id: str, *args: str, now: bool = False) -> None:
+        """One job at a time per id (a run still going absorbs the next tick)."""
         self.scheduler.add_job(
-            self.dispose,
+            job,
             "interval",
-            seconds=self.context.settings.scheduler.disposition_interval_s,
-            id="retention:dispose",
+            seconds=seconds,
+            args=list(args),
+            id=job_id,
             max_instances=1,
             coalesce=True,
+            **({"next_run_time": datetime.now(UTC)} if now else {}),
         )
-        self.scheduler.start()
 
     def pull(self, corp_id: str, trigger: str = "schedule") -> PullReport | None:
         self.heartbeat = datetime.now(UTC)
