@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import multiprocessing
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,11 +27,9 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.context import AppContext
-from archive.simulator.fakesdk import build_fake_sdk
 from archive.simulator.runtime import SimulatedWeCom
+from bench.edge import archive_for, serve_simulator
 from config.logs import configure_logging
-from config.settings import CorpSettings, DatabaseSettings, SdkSettings, Settings
 
 console = Console(stderr=True)
 SEED = 2026
@@ -69,8 +65,6 @@ def main() -> None:
     arguments = parser.parse_args()
     configure_logging("WARNING")
     workdir = arguments.workdir or Path(tempfile.mkdtemp(prefix="wecom-bench-"))
-    library = build_fake_sdk()
-
     simulator = SimulatedWeCom(workdir / "simulator", seed=SEED)
     if simulator.store.count() < arguments.messages:
         console.print(f"Simulating and encrypting {arguments.messages:,} messages (once per workdir)…")
@@ -79,37 +73,8 @@ def main() -> None:
         )
     total = simulator.store.count()
 
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "archive.simulator",
-            "serve",
-            str(workdir / "simulator"),
-            "--seed",
-            str(SEED),
-            "--port",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
-    url = json.loads(server.stdout.readline())["url"]
-    os.environ["WECOM_FAKE_SDK_URL"] = url
-
-    database = workdir / "bench.db"
-    database.unlink(missing_ok=True)
-    settings = Settings(
-        data_dir=workdir / "data",
-        database=DatabaseSettings(url=f"sqlite:///{database}"),
-        wecom=CorpSettings(corp_id=simulator.corp_id, archive_secret=simulator.archive_secret),
-        sdk=SdkSettings(library_path=library),
-    )
-    context = AppContext(settings)
-    context.migrate()
-    for pair in simulator.key_pairs():
-        context.key_store.add(simulator.corp_id, pair.version, pair.private_pem(), replace=True)
+    server = serve_simulator(workdir / "simulator", SEED)
+    context = archive_for(simulator, workdir)
     puller = context.puller(simulator.corp_id)
     try:
         console.print(f"Pulling {total:,} messages through the fake SDK into SQLite…")

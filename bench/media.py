@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,12 +24,10 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.context import AppContext
 from archive.sdk.native import FinanceSdkLibrary
-from archive.simulator.fakesdk import build_fake_sdk
 from archive.simulator.runtime import SimulatedWeCom
+from bench.edge import archive_for, serve_simulator
 from config.logs import configure_logging
-from config.settings import CorpSettings, DatabaseSettings, SdkSettings, Settings
 
 console = Console(stderr=True)
 SEED = 2027
@@ -115,33 +111,8 @@ def main() -> None:
     blobs = make_files(simulator, arguments.files, size)
     total_mb = sum(map(len, blobs)) / 1e6
 
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "archive.simulator",
-            "serve",
-            str(workdir / "simulator"),
-            "--seed",
-            str(SEED),
-            "--port",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
-    os.environ["WECOM_FAKE_SDK_URL"] = json.loads(server.stdout.readline())["url"]
-    settings = Settings(
-        data_dir=workdir / "data",
-        database=DatabaseSettings(url=f"sqlite:///{workdir / 'bench.db'}"),
-        wecom=CorpSettings(corp_id=simulator.corp_id, archive_secret=simulator.archive_secret),
-        sdk=SdkSettings(library_path=build_fake_sdk()),
-    )
-    context = AppContext(settings)
-    context.migrate()
-    for pair in simulator.key_pairs():
-        context.key_store.add(simulator.corp_id, pair.version, pair.private_pem(), replace=True)
+    server = serve_simulator(workdir / "simulator", SEED)
+    context = archive_for(simulator, workdir)
     try:
         assert context.puller(simulator.corp_id).run("bench").status == "completed"
         downloader = context.media_downloader(simulator.corp_id)
@@ -152,7 +123,9 @@ def main() -> None:
         console.print("Measuring the simulated WeCom + SDK alone…")
         with simulator.store.transaction() as db:
             sdkfileids = [row[0] for row in db.execute("SELECT sdkfileid FROM media WHERE sdkfileid LIKE 'BENCH%'")]
-        vendor = vendor_ceiling(settings.sdk.library_path or Path(), simulator, sdkfileids, settings.sdk.media_threads)
+        vendor = vendor_ceiling(
+            context.settings.sdk.library_path or Path(), simulator, sdkfileids, context.settings.sdk.media_threads
+        )
     finally:
         context.close()
         server.terminate()
