@@ -5,6 +5,7 @@ from archive.completeness import models as completeness_models
 from archive.directory import models as directory_models
 from archive.integrity import models as integrity_models
 from archive.media import models as media_models
+from archive.outbox import models as outbox_models
 from archive.retention import models as retention_models
 
 metadata = models.Base.metadata
@@ -16,5 +17,6 @@ __all__ = [
     "media_models",
     "metadata",
     "models",
+    "outbox_models",
     "retention_models",
 ]

@@ -15,6 +15,8 @@ from sqlalchemy import func, select
 
 from archive.integrity.verify import verify
 from archive.models import ArchiveCursor, ChatEnvelopeRow, Message, QuarantinedRecord
+from archive.outbox.models import OutboxEntry
+from archive.outbox.queue import CONSUMERS
 from tests.conftest import Edge
 
 MESSAGES = 20_000
@@ -77,3 +79,14 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(edge: Edge) -> No
     chain = verify(edge.database.sessions, edge.simulator.corp_id, checkpoint_file=edge.settings.data_dir / "cp.jsonl")
     assert chain.ok, chain.broken
     assert chain.links_checked == MESSAGES
+    # ...and every stored message is queued exactly once for each downstream stage.
+    with edge.database.sessions() as session:
+        message_ids = set(session.scalars(select(Message.id)))
+        for consumer in CONSUMERS:
+            queued = [
+                i
+                for ids in session.scalars(select(OutboxEntry.message_ids).where(OutboxEntry.consumer == consumer))
+                for i in ids
+            ]
+            assert len(queued) == len(set(queued)) == MESSAGES, consumer
+            assert set(queued) == message_ids, consumer
