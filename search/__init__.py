@@ -1,4 +1,6 @@
-"""The SearchBackend interface and its Elasticsearch and embedded SQLite implementations.
+"""Search: the officers' query language, the ``SearchBackend`` interface with its embedded
+SQLite and Elasticsearch implementations, and the indexer that feeds them from the outbox.
 
-Built by a later issue; imports only ``config``, ``archive`` and ``audit``.
+Imports only ``config``, ``archive`` and ``audit``. Start at ``search.backend`` (the interface),
+``search.query`` (the language) and ``search.matching`` (the reference semantics).
 """

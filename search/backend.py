@@ -1,0 +1,160 @@
+"""The ``SearchBackend`` interface and the values that cross it.
+
+Two implementations: ``search.embedded.EmbeddedBackend`` (SQLite file, zero setup) and
+``search.elasticsearch.backend.ElasticsearchBackend``. One contract suite
+(``tests/search/test_contract.py``) runs unchanged against both; ``search.matching`` is the
+reference semantics they must agree with. Backend-independent pieces live beside this
+module: ``search.highlight`` (spans in the original text), ``search.cursor`` (keyset
+cursors), ``search.documents`` (building documents from the database).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from search.errors import SearchBackendError
+from search.query import Query
+
+__all__ = [
+    "FACETS",
+    "SearchBackend",
+    "SearchBackendError",
+    "SearchDocument",
+    "SearchHit",
+    "SearchPage",
+    "SearchRequest",
+    "SearchScope",
+]
+
+# Facet names a request may ask for: sender (employee or customer id), room (roomid; messages
+# outside groups are not counted), type (msgtype), day (YYYY-MM-DD in the request's zone),
+# rule (each rule that hit; a message with two rules counts for both).
+FACETS: tuple[str, ...] = ("sender", "room", "type", "day", "rule")
+DEFAULT_FACET_SIZE = 20
+DEFAULT_TOTAL_LIMIT = 10_000
+MAX_LIMIT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SearchDocument:
+    """One message as the index sees it (no ORM objects cross into the search layer)."""
+
+    msgid: str
+    corp_id: str
+    message_id: int
+    conversation_id: int | None
+    seq: int
+    msgtime: datetime  # UTC-aware
+    msgtype: str
+    sender: str
+    recipients: tuple[str, ...]
+    roomid: str | None
+    customer_ids: tuple[str, ...]  # external participants (archive.messages.is_external_id)
+    staff_ids: tuple[str, ...]  # internal participants
+    department_ids: tuple[int, ...]  # departments of the staff participants (directory)
+    text: str  # original text ("" for none); backends index fold(text)
+    has_media: bool
+    rules: tuple[str, ...]
+    categories: tuple[str, ...]
+    severities: tuple[str, ...]
+    sentiment: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchScope:
+    """What the caller may see (built by the access gate).
+
+    A document is visible when it belongs to a conversation of one of ``department_ids``
+    (``None``: all, including messages outside any conversation) or to one of
+    ``conversation_ids``, and none of ``excluded_people`` takes part in it (sender,
+    recipients, staff or customers)."""
+
+    department_ids: frozenset[int] | None = None
+    conversation_ids: frozenset[int] = frozenset()
+    excluded_people: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    query: Query
+    corp_id: str | None = None  # None: every corp
+    sort: Literal["newest", "relevance"] = "newest"
+    limit: int = 50
+    cursor: str | None = None
+    facets: tuple[str, ...] = ()  # names from FACETS
+    scope: SearchScope | None = None
+    # Added beyond the first draft: the zone of the "day" facet, and the facet size.
+    zone: str = "Asia/Shanghai"
+    facet_size: int = DEFAULT_FACET_SIZE
+    # Count matches exactly up to this many (None: always exactly). Beyond it a backend may
+    # stop counting and report ``total == total_limit`` with ``total_exact=False``, so a
+    # one-character search over millions of messages costs a page, not a full count.
+    total_limit: int | None = DEFAULT_TOTAL_LIMIT
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+        unknown = [name for name in self.facets if name not in FACETS]
+        if unknown:
+            raise ValueError(f"unknown facet {unknown[0]!r}; facets: {', '.join(FACETS)}")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    msgid: str
+    message_id: int
+    conversation_id: int | None
+    msgtime: datetime
+    sender: str
+    msgtype: str
+    text: str
+    highlights: tuple[tuple[int, int], ...]  # [start, end) spans in the ORIGINAL text
+    score: float | None
+    corp_id: str = ""
+    roomid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    hits: list[SearchHit]
+    next_cursor: str | None  # None: no further page
+    total: int  # every match in scope, not only this page (see total_exact)
+    # name -> [(value, count)], count descending then value ascending, at most facet_size.
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    total_exact: bool = True  # False: there are at least ``total`` matches (request.total_limit)
+
+
+class SearchBackend(Protocol):
+    """Where documents are indexed and searched. All methods raise ``SearchBackendError``
+    when the backend is unavailable; ``search`` raises ``InvalidCursorError`` for a bad cursor."""
+
+    name: str
+
+    async def index(self, docs: Sequence[SearchDocument]) -> None:
+        """Insert or replace documents by msgid (idempotent: at-least-once delivery)."""
+        ...
+
+    async def delete(self, message_ids: Sequence[int]) -> None:
+        """Remove documents of messages that left the archive (retention); unknown ids are ignored."""
+        ...
+
+    async def search(self, request: SearchRequest) -> SearchPage: ...
+
+    async def health(self) -> bool: ...
+
+    async def reindex(
+        self,
+        batches: AsyncIterator[Sequence[SearchDocument]],
+        progress: Callable[[int], None] | None = None,
+    ) -> str:
+        """Build a new versioned index from ``batches``, then switch to it atomically.
+
+        Searches keep working on the old index meanwhile; documents indexed by ``index``
+        during the rebuild must not be lost (write them to both, or re-apply them). Calls
+        ``progress(n)`` with the number of documents just written. Returns the new version."""
+        ...
+
+    async def close(self) -> None: ...
