@@ -1,0 +1,1 @@
+"""Detectors: what a message contains or does that compliance cares about."""

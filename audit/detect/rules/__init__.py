@@ -1,0 +1,1 @@
+"""Lexicon rule tables: in-memory rule sets, their database tables, CSV/Excel import and export."""

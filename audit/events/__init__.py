@@ -1,0 +1,1 @@
+"""Contact-change events from WeCom's customer-contact callback (spec §8.8)."""

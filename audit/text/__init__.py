@@ -1,0 +1,1 @@
+"""Text normalisation shared by search (index and query time) and the detectors."""
