@@ -1,0 +1,1 @@
+"""Alerts: hits and behaviours become de-duplicated, explained, routed alerts."""

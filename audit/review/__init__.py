@@ -1,0 +1,1 @@
+"""The review workflow: states, assignment, notes, tags, audit trail, sampling, simulation."""
