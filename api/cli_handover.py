@@ -1,0 +1,345 @@
+"""``wecom-audit handover …``: handover cases from the command line (ADR 0016).
+
+list → open → show → decide → execute → poll. The command line acts as a handover
+manager (whoever can run it on the server can read its configuration anyway); every step
+is written to the access log as ``cli:<os user>``. WeCom is reached with the corp's
+客户联系 secret (``WECOM_AUDIT_WECOM__CONTACT_SECRET``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.cli_support import fail, open_context
+from api.context import AppContext
+from archive.clock import utcnow
+from archive.errors import ArchiveError
+from archive.wecom.contacts import WeComContacts
+from audit.handover import service as handover
+from audit.handover.models import CaseKind, Decision, HandoverCase, HandoverCustomer, HandoverGroup
+from audit.handover.reasons import Reason, describe
+from audit.security.errors import SecurityError
+from audit.security.principal import Principal
+from audit.security.roles import ROLE_PERMISSIONS, Role
+from config.database import session_scope
+from config.settings import ConfigError
+
+console = Console()
+err_console = Console(stderr=True)
+handover_app = typer.Typer(help="Handover cases: departed or reassigned members' customers.", no_args_is_help=True)
+
+T = TypeVar("T")
+CorpOption = Annotated[str | None, typer.Option("--corp", help="Corp id (default: the configured one).")]
+STATE_STYLES = {
+    "completed": "green",
+    "sent": "cyan",
+    "refused": "red",
+    "limited": "red",
+    "failed": "red",
+    "pending": "dim",
+}
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(handover_app, name="handover")
+
+
+def cli_manager() -> Principal:
+    try:
+        operator = f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        operator = "cli"
+    return Principal(0, operator[:64], Role.MANAGER, ROLE_PERMISSIONS[Role.MANAGER], "cli")
+
+
+def _guarded(work: Callable[[AppContext], T]) -> T:
+    """Run with the app opened and migrated; domain errors become a message and exit 1."""
+    context = open_context()
+    try:
+        context.migrate()
+        return work(context)
+    except (SecurityError, ArchiveError) as exc:
+        raise fail(str(exc).split(" — ")[0], getattr(exc, "hint", "")) from None
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        context.close()
+
+
+def _in_session(work: Callable[[Session], T]) -> T:
+    return _guarded(lambda context: _committed(context, work))
+
+
+def _committed(context: AppContext, work: Callable[[Session], T]) -> T:
+    with session_scope(context.session_factory) as session:
+        return work(session)
+
+
+def _with_wecom(corp: str | None, work: Callable[[AppContext, WeComContacts], Awaitable[T]]) -> T:
+    async def run(context: AppContext) -> T:
+        async with context.wecom_contacts(corp) as contacts:
+            return await work(context, contacts)
+
+    return _guarded(lambda context: asyncio.run(run(context)))
+
+
+def _corp_of_case(context: AppContext, case_id: int) -> str:
+    with session_scope(context.session_factory) as session:
+        corp_id = session.execute(select(HandoverCase.corp_id).where(HandoverCase.id == case_id)).scalar()
+    if corp_id is None:
+        raise fail(f"no handover case {case_id}", "`wecom-audit handover list` shows the cases")
+    return corp_id
+
+
+@handover_app.command("list")
+def list_cases(
+    status: Annotated[str | None, typer.Option(help="open, executing, completed, signed_off or cancelled.")] = None,
+    corp: CorpOption = None,
+) -> None:
+    """Cases, newest first, with where their customers and groups stand."""
+    try:
+        cases = _in_session(lambda session: handover.list_cases(session, status=status, corp_id=corp))
+    except ValueError:
+        raise fail(f"unknown status {status!r}", "use open, executing, completed, signed_off or cancelled") from None
+    if not cases:
+        console.print("No handover cases. Open one with `wecom-audit handover open USERID`.")
+        return
+    table = Table("case", "member", "kind", "status", "customers", "groups", "undecided", "waiting", "follow-up")
+    for case in cases:
+        table.add_row(
+            str(case.id),
+            f"{case.handover_name} ({case.handover_userid})",
+            case.kind,
+            case.status,
+            str(case.customers),
+            str(case.groups),
+            str(case.undecided),
+            str(case.in_flight),
+            f"[red]{case.follow_up}[/]" if case.follow_up else "0",
+        )
+    console.print(table)
+
+
+@handover_app.command("open")
+def open_case(
+    userid: Annotated[str, typer.Argument(help="The member's WeCom userid.")],
+    onjob: Annotated[bool, typer.Option("--onjob", help="The member stays; move their customers (在职继承).")] = False,
+    message: Annotated[
+        str | None, typer.Option(help="On-job only: the message WeCom shows each customer (≤200 characters).")
+    ] = None,
+    corp: CorpOption = None,
+) -> None:
+    """Open a case: read the member's customers and groups from WeCom, build the dossiers."""
+    kind = CaseKind.ONJOB if onjob else CaseKind.RESIGNED
+
+    async def work(context: AppContext, contacts: WeComContacts) -> int:
+        corp_id = context.settings.corp(corp).corp_id
+        with console.status(f"Reading {userid}'s customers and groups from WeCom…"):
+            return await handover.open_member_case(
+                context.session_factory,
+                contacts,
+                corp_id=corp_id,
+                userid=userid,
+                kind=kind,
+                actor=cli_manager(),
+                now=utcnow(),
+                transfer_message=message,
+            )
+
+    case_id = _with_wecom(corp, work)
+    console.print(f"Opened case [bold]{case_id}[/]. Next: `wecom-audit handover show {case_id}`.")
+
+
+@handover_app.command("show")
+def show(case_id: int) -> None:
+    """One case: its customers (risk, suggestion, decision, outcome) and groups."""
+
+    def read(session: Session) -> tuple[HandoverCase, list[HandoverCustomer], list[HandoverGroup], list[Reason]]:
+        case = handover.load_case(session, case_id)
+        customers = list(
+            session.execute(
+                select(HandoverCustomer).where(HandoverCustomer.case_id == case_id).order_by(HandoverCustomer.id)
+            ).scalars()
+        )
+        groups = list(
+            session.execute(
+                select(HandoverGroup).where(HandoverGroup.case_id == case_id).order_by(HandoverGroup.id)
+            ).scalars()
+        )
+        blockers = handover.sign_off_blockers(session, case)
+        session.expunge_all()
+        return case, customers, groups, blockers
+
+    case, customers, groups, blockers = _in_session(read)
+    console.print(
+        f"[bold]Case {case.id}[/] · {case.handover_name} ({case.handover_userid}) · {case.kind} · "
+        f"[bold]{case.status}[/] · opened {case.opened_at:%Y-%m-%d %H:%M} UTC by {case.opened_by}"
+    )
+    if case.transfer_message:
+        console.print(f"Message to customers: {case.transfer_message}")
+    table = Table("customer", "name", "risk", "suggested", "decision", "state", title="Customers")
+    for row in customers:
+        decision = row.decision or "—"
+        if row.decision == Decision.TRANSFER:
+            decision = f"→ {row.successor_userid}"
+        state = row.state if not row.errcode else f"{row.state} ({row.errcode})"
+        table.add_row(
+            row.external_userid,
+            row.name + (" [yellow]✗ deleted[/]" if row.deleted_before_leaving else ""),
+            row.risk,
+            _suggested(row),
+            decision,
+            f"[{STATE_STYLES.get(row.state, 'white')}]{state}[/]",
+        )
+    console.print(table)
+    if groups:
+        group_table = Table("group", "name", "members", "suggested", "decision", "state", title="Customer groups")
+        for group in groups:
+            decision = f"→ {group.successor_userid}" if group.decision == Decision.TRANSFER else group.decision or "—"
+            state = group.state if not group.errcode else f"{group.state} ({group.errcode})"
+            group_table.add_row(
+                group.chat_id,
+                group.name,
+                str(group.member_count),
+                group.suggested_successor or "—",
+                decision,
+                f"[{STATE_STYLES.get(group.state, 'white')}]{state}[/]",
+            )
+        console.print(group_table)
+    deleted = sum(1 for row in customers if row.deleted_before_leaving)
+    if deleted:
+        console.print(f"[yellow]{deleted} customers were deleted by the member before leaving[/] (✗ deleted).")
+    if blockers and case.status != "signed_off":
+        console.print("[yellow]Not ready for sign-off:[/] " + "; ".join(blocker.text("en") for blocker in blockers))
+
+
+def _suggested(row: HandoverCustomer) -> str:
+    """The suggested successor and, dimmed below, why (in English)."""
+    reason = describe(row.suggestion_reason, "en")
+    return (row.suggested_successor or "—") + (f"\n[dim]{escape(reason)}[/]" if reason else "")
+
+
+@handover_app.command("decide")
+def decide(
+    case_id: int,
+    transfer_to: Annotated[str | None, typer.Option("--transfer-to", help="Successor's WeCom userid.")] = None,
+    hold: Annotated[bool, typer.Option("--hold", help="Decide later (blocks sign-off).")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="Do not transfer.")] = False,
+    accept_suggestions: Annotated[
+        bool, typer.Option("--accept-suggestions", help="Transfer every undecided item to its suggested successor.")
+    ] = False,
+    customer: Annotated[
+        list[str] | None, typer.Option(help="external_userid (repeatable). Default: every undecided item.")
+    ] = None,
+    group: Annotated[list[str] | None, typer.Option(help="Group chat_id (repeatable).")] = None,
+    note: Annotated[str | None, typer.Option(help="Why (kept with the decision).")] = None,
+) -> None:
+    """Decide customers and groups: --transfer-to USERID, --hold, --keep or --accept-suggestions.
+
+    Without --customer/--group every undecided customer and group is decided; naming only
+    customers leaves the groups alone (and the other way round)."""
+    chosen = [transfer_to is not None, hold, keep, accept_suggestions]
+    if sum(chosen) != 1:
+        raise fail(
+            "choose exactly one decision",
+            "use --transfer-to USERID, --hold, --keep or --accept-suggestions",
+        )
+    actor, now = cli_manager(), utcnow()
+    if accept_suggestions:
+        decided = _in_session(lambda session: handover.accept_suggestions(session, actor, case_id, now))
+    else:
+        decision = Decision.TRANSFER if transfer_to else Decision.HOLD if hold else Decision.KEEP
+        named = customer is not None or group is not None
+        customers = customer if customer is not None else ([] if named else None)
+        groups = group if group is not None else ([] if named else None)
+        decided = _in_session(
+            lambda session: handover.decide(
+                session,
+                actor,
+                case_id,
+                customers=customers,
+                groups=groups,
+                decision=decision,
+                successor=transfer_to,
+                note=note,
+                now=now,
+            )
+        )
+    console.print(f"Decided {decided} items of case {case_id}. Next: `wecom-audit handover execute {case_id}`.")
+
+
+@handover_app.command("execute")
+def execute(case_id: int) -> None:
+    """Send the decided transfers to WeCom (batches of 100 per successor)."""
+
+    async def work(context: AppContext, contacts: WeComContacts) -> handover.ExecutionSummary:
+        columns = (TextColumn("Transferring"), BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, console=err_console, transient=True) as progress:
+            task = progress.add_task("transfer", total=None)
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            return await handover.execute(
+                context.session_factory, contacts, case_id, cli_manager(), utcnow(), progress=advance
+            )
+
+    corp_id = _guarded(lambda context: _corp_of_case(context, case_id))
+    summary = _with_wecom(corp_id, work)
+    table = Table(title=f"Case {case_id}: {summary.case_status}", show_header=False)
+    table.add_row("customers sent (waiting for WeCom)", str(summary.customers_sent))
+    table.add_row("customers failed", str(summary.customers_failed))
+    table.add_row("groups transferred", str(summary.groups_completed))
+    table.add_row("groups failed", str(summary.groups_failed))
+    table.add_row("WeCom calls", str(summary.calls))
+    console.print(table)
+    if summary.customers_failed or summary.groups_failed:
+        console.print(f"Failures are listed by `wecom-audit handover show {case_id}`; re-decide them to try again.")
+    if summary.customers_sent:
+        console.print(
+            f"Customers have up to 24 h to refuse. `wecom-audit handover poll {case_id}` reads the results "
+            "(the scheduler does it every minute)."
+        )
+
+
+@handover_app.command("poll")
+def poll(
+    case_id: Annotated[int | None, typer.Argument(help="A case; default: every executing case.")] = None,
+    corp: CorpOption = None,
+) -> None:
+    """Read WeCom's transfer results; completed transfers grant the successor access."""
+
+    async def work(context: AppContext, contacts: WeComContacts) -> list[handover.PollSummary]:
+        if case_id is not None:
+            return [await handover.poll(context.session_factory, contacts, case_id, utcnow(), actor=cli_manager())]
+        corp_id = context.settings.corp(corp).corp_id
+        return await handover.poll_executing(context.session_factory, contacts, corp_id, utcnow())
+
+    corp_id = corp if case_id is None else _guarded(lambda context: _corp_of_case(context, case_id))
+    summaries = _with_wecom(corp_id, work)
+    if not summaries:
+        console.print("No case is executing.")
+        return
+    table = Table("case", "status", "completed", "refused", "limited", "waiting", "conversations granted")
+    for summary in summaries:
+        table.add_row(
+            str(summary.case_id),
+            summary.case_status,
+            str(summary.completed),
+            str(summary.refused),
+            str(summary.limited),
+            str(summary.waiting),
+            str(summary.inherited_conversations),
+        )
+    console.print(table)

@@ -1,0 +1,200 @@
+"""Read side of handover cases for the API and the console: which cases a caller may see,
+case summaries, and a customer's dossier through the access gate.
+
+A case is visible when the caller's data scope covers one of the departments the member
+belonged to when the case was opened (``HandoverCase.department_ids``), or the scope is
+company-wide. Everything but the dossier is case metadata (names, risks, decisions,
+outcomes, counts); the dossier holds short chat excerpts, so it is read through
+:class:`audit.access.gate.AccessGate` (``content:read``, a purpose, an access-log row).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from archive.directory.models import DirectoryMembership
+from audit.access.gate import AccessGate
+from audit.handover.models import HandoverCase, HandoverCustomer, HandoverGroup, ItemState
+from audit.handover.report import DOSSIER_ACTION
+from audit.security.errors import NotFound, OutOfScope
+from audit.security.principal import Principal
+from audit.security.scope import DataScope, resolve_scope
+
+# Cases are few (one per leaver); a page is filtered by scope after reading this many rows.
+SCAN_BATCH_CASES: Final = 200
+FOLLOW_UP_STATES: Final = (ItemState.REFUSED, ItemState.LIMITED, ItemState.FAILED)
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    id: int
+    corp_id: str
+    kind: str
+    status: str
+    handover_userid: str
+    handover_name: str
+    department_ids: list[int]
+    dimission_at: datetime | None
+    opened_at: datetime
+    opened_by: str
+    source: str
+    customers: int
+    high_risk: int
+    deleted_before_leaving: int
+    groups: int
+    undecided: int
+    follow_up: int
+    signed_off_at: datetime | None
+
+
+def case_visible(scope: DataScope, case: HandoverCase) -> bool:
+    return scope.everything or bool(scope.department_ids & set(case.department_ids or ()))
+
+
+def visible_case(session: Session, principal: Principal, case_id: int) -> HandoverCase:
+    """The case, if the caller's scope covers it (NotFound / OutOfScope otherwise)."""
+    case = session.get(HandoverCase, case_id)
+    if case is None:
+        raise NotFound(f"there is no handover case {case_id}", hint="list the cases: GET /api/v1/handover/cases")
+    if not case_visible(resolve_scope(session, principal), case):
+        raise OutOfScope("this case's member is outside your department scope")
+    return case
+
+
+def member_visible(session: Session, principal: Principal, corp_id: str, userid: str) -> bool:
+    """Whether a case for this member would be visible to the caller (before opening it)."""
+    scope = resolve_scope(session, principal)
+    if scope.everything:
+        return True
+    departments = session.execute(
+        select(DirectoryMembership.dept_id).where(
+            DirectoryMembership.corp_id == corp_id, DirectoryMembership.userid == userid
+        )
+    ).scalars()
+    return bool(scope.department_ids & set(departments))
+
+
+def _counts(session: Session, case_ids: Collection[int]) -> dict[int, Counter[str]]:
+    counts: dict[int, Counter[str]] = {case_id: Counter() for case_id in case_ids}
+    if not case_ids:
+        return counts
+    rows = session.execute(
+        select(
+            HandoverCustomer.case_id,
+            HandoverCustomer.assigned,
+            HandoverCustomer.risk,
+            HandoverCustomer.decision,
+            HandoverCustomer.state,
+            func.count(),
+        )
+        .where(HandoverCustomer.case_id.in_(case_ids))
+        .group_by(
+            HandoverCustomer.case_id,
+            HandoverCustomer.assigned,
+            HandoverCustomer.risk,
+            HandoverCustomer.decision,
+            HandoverCustomer.state,
+        )
+    )
+    for case_id, assigned, risk, decision, state, n in rows:
+        counter = counts[case_id]
+        counter["customers" if assigned else "deleted_before_leaving"] += n
+        counter["high_risk"] += n if risk == "high" else 0
+        counter["undecided"] += n if assigned and decision is None else 0
+        counter["follow_up"] += n if state in FOLLOW_UP_STATES else 0
+    for case_id, decision, state, n in session.execute(
+        select(HandoverGroup.case_id, HandoverGroup.decision, HandoverGroup.state, func.count())
+        .where(HandoverGroup.case_id.in_(case_ids))
+        .group_by(HandoverGroup.case_id, HandoverGroup.decision, HandoverGroup.state)
+    ):
+        counts[case_id]["groups"] += n
+        counts[case_id]["undecided"] += n if decision is None else 0
+        counts[case_id]["follow_up"] += n if state in FOLLOW_UP_STATES else 0
+    return counts
+
+
+def list_cases(
+    session: Session,
+    principal: Principal,
+    *,
+    corp_id: str | None = None,
+    statuses: Collection[str] = (),
+    before_id: int | None = None,
+    limit: int,
+) -> list[CaseSummary]:
+    """Cases in the caller's scope, newest first (keyset by id)."""
+    scope = resolve_scope(session, principal)
+    found: list[HandoverCase] = []
+    cursor = before_id
+    while len(found) < limit:
+        query = select(HandoverCase).order_by(HandoverCase.id.desc()).limit(SCAN_BATCH_CASES)
+        if corp_id:
+            query = query.where(HandoverCase.corp_id == corp_id)
+        if statuses:
+            query = query.where(HandoverCase.status.in_(list(statuses)))
+        if cursor is not None:
+            query = query.where(HandoverCase.id < cursor)
+        batch = list(session.execute(query).scalars())
+        found.extend(case for case in batch if case_visible(scope, case))
+        if len(batch) < SCAN_BATCH_CASES:
+            break
+        cursor = batch[-1].id
+    found = found[:limit]
+    counts = _counts(session, [case.id for case in found])
+    return [
+        CaseSummary(
+            id=case.id,
+            corp_id=case.corp_id,
+            kind=case.kind,
+            status=case.status,
+            handover_userid=case.handover_userid,
+            handover_name=case.handover_name,
+            department_ids=list(case.department_ids or ()),
+            dimission_at=case.dimission_at,
+            opened_at=case.opened_at,
+            opened_by=case.opened_by,
+            source=case.source,
+            customers=counts[case.id]["customers"],
+            high_risk=counts[case.id]["high_risk"],
+            deleted_before_leaving=counts[case.id]["deleted_before_leaving"],
+            groups=counts[case.id]["groups"],
+            undecided=counts[case.id]["undecided"],
+            follow_up=counts[case.id]["follow_up"],
+            signed_off_at=case.signed_off_at,
+        )
+        for case in found
+    ]
+
+
+def read_dossier(gate: AccessGate, case_id: int, external_userid: str) -> dict[str, Any]:
+    """One customer's full dossier (with excerpts): a content read, logged by the gate as
+    ``content.handover_dossier`` with the case id, so it is part of the case's trail."""
+    case = visible_case(gate.session, gate.principal, case_id)
+    customer = gate.session.execute(
+        select(HandoverCustomer).where(
+            HandoverCustomer.case_id == case.id, HandoverCustomer.external_userid == external_userid
+        )
+    ).scalar_one_or_none()
+    if customer is None:
+        raise NotFound(
+            f"customer {external_userid!r} is not part of case {case_id}",
+            hint="GET /api/v1/handover/cases/{case_id} lists the case's customers",
+        )
+    dossier = dict(customer.dossier or {})
+    gate.record(
+        DOSSIER_ACTION,
+        {
+            "case_id": case.id,
+            "external_userid": external_userid,
+            "conversation_ids": list(dossier.get("conversation_ids") or ()),
+        },
+        1,
+    )
+    return dossier
