@@ -1,0 +1,135 @@
+"""Signing in and out, the purpose prompt and the language switch.
+
+Sign-in opens the same session as ``POST /api/v1/auth/login`` (same cookies, same lockout
+and rate limits, same log rows); the purpose is remembered for the session exactly as
+``PUT /api/v1/auth/purpose`` does, and is asked for before the first content read.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect
+
+from api.auth.guards import context_of, session_cookies, sign_in, signed_out_cookies
+from api.console.auth import principal_of, signed_in
+from api.console.errors import safe_next
+from api.console.i18n import LANGUAGE_COOKIE, LANGUAGES
+from api.console.nav import CONSOLE_PATH
+from api.console.pages.formdata import FORM_BODY, CsrfForm
+from api.console.render import render
+from archive.clock import utcnow
+from audit.access.gate import PURPOSE_MAX_CHARS
+from audit.security import service as security
+from audit.security.errors import AccountLocked, RateLimited
+from audit.security.roles import Permission
+from config.database import session_scope
+
+LANGUAGE_COOKIE_MAX_AGE_S = 365 * 24 * 3600
+
+
+class LoginForm(msgspec.Struct):
+    username: str = ""
+    password: str = ""
+    next: str = ""
+
+
+class PurposeForm(msgspec.Struct):
+    purpose: str = ""
+    next: str = ""
+    csrf_token: str = ""
+
+
+@get("/login", sync_to_thread=False)
+def login_page(request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Response[str]:
+    return render(request, "login.html", principal=None, next=safe_next(next), error=None, username="")
+
+
+@post("/login", sync_to_thread=True, status_code=303)
+def login(request: Request[Any, Any, Any], data: Annotated[LoginForm, FORM_BODY]) -> Response[Any]:
+    now = utcnow()
+    result = sign_in(request, data.username.strip(), data.password, now)
+    if result.error is not None:
+        error = result.error
+        if isinstance(error, AccountLocked):
+            message: tuple[str, dict[str, Any]] = ("login.locked", {"seconds": error.retry_after_s})
+        elif isinstance(error, RateLimited):
+            message = ("login.throttled", {"seconds": error.retry_after_s})
+        else:
+            message = ("login.failed", {})
+        status = 429 if isinstance(error, RateLimited) else 423 if isinstance(error, AccountLocked) else 401
+        return render(
+            request,
+            "login.html",
+            principal=None,
+            status_code=status,
+            next=safe_next(data.next),
+            error=message,
+            username=data.username[:64],
+        )
+    assert result.session is not None
+    return Redirect(
+        safe_next(data.next),
+        status_code=303,
+        cookies=session_cookies(request, result.session, now),
+    )
+
+
+@post("/logout", guards=[signed_in()], sync_to_thread=True, status_code=303)
+def logout(request: Request[Any, Any, Any], data: Annotated[CsrfForm, FORM_BODY]) -> Response[Any]:
+    with session_scope(context_of(request).session_factory) as session:
+        security.logout(session, principal_of(request), utcnow())
+    return Redirect(
+        f"{CONSOLE_PATH}/login",
+        status_code=303,
+        cookies=signed_out_cookies(),
+    )
+
+
+@get("/purpose", guards=[signed_in(Permission.CONTENT_READ)], sync_to_thread=False)
+def purpose_page(request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Response[str]:
+    principal = principal_of(request)
+    return render(
+        request, "purpose.html", principal=principal, next=safe_next(next), error=None, purpose=principal.purpose or ""
+    )
+
+
+@post("/purpose", guards=[signed_in(Permission.CONTENT_READ)], sync_to_thread=True, status_code=303)
+def set_purpose(request: Request[Any, Any, Any], data: Annotated[PurposeForm, FORM_BODY]) -> Response[Any]:
+    principal = principal_of(request)
+    purpose = data.purpose.strip()[:PURPOSE_MAX_CHARS]
+    if not purpose:
+        return render(
+            request,
+            "purpose.html",
+            principal=principal,
+            status_code=400,
+            next=safe_next(data.next),
+            error="purpose.empty",
+            purpose="",
+        )
+    with session_scope(context_of(request).session_factory) as session:
+        security.remember_purpose(session, principal, purpose)
+    return Redirect(safe_next(data.next), status_code=303)
+
+
+@get("/language/{language:str}", sync_to_thread=False)
+def set_language(
+    request: Request[Any, Any, Any], language: FromPath[str], next: FromQuery[str | None] = None
+) -> Response[Any]:
+    """A preference of this browser (no session needed: the login page has the switch too)."""
+    chosen = language if language in LANGUAGES else LANGUAGES[0]
+    return Redirect(
+        safe_next(next),
+        status_code=303,
+        cookies=[
+            Cookie(key=LANGUAGE_COOKIE, value=chosen, max_age=LANGUAGE_COOKIE_MAX_AGE_S, path="/", samesite="lax")
+        ],
+    )
+
+
+HANDLERS = [login_page, login, logout, purpose_page, set_purpose, set_language]

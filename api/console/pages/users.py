@@ -1,0 +1,398 @@
+"""Users, roles and scopes (administrators): accounts with their role and department
+scopes, the WeCom member an account belongs to, API tokens (a new token's secret is shown
+once), conversation grants and protected people.
+
+Every change is a call of ``audit.security.service`` / ``audit.security.scope`` (the same
+as ``api.routes.admin`` and ``wecom-audit users``), which writes the access log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.auth.guards import context_of
+from api.console.auth import principal_of, signed_in
+from api.console.nav import CONSOLE_PATH
+from api.console.pages.formdata import Form, back, corp_ids, in_thread, read_form
+from api.console.render import render
+from archive.clock import utcnow
+from archive.directory import repository as directory
+from audit.handover.service import apply_pending_inheritances
+from audit.security import scope as scopes
+from audit.security import service as security
+from audit.security.errors import InvalidInput
+from audit.security.models import SecurityUser
+from audit.security.roles import ROLE_PERMISSIONS, Permission, Role
+from config.database import session_scope
+
+ADMIN = [signed_in(Permission.USERS_ADMIN)]
+MEMBERS_LISTED = 5000  # the WeCom member picker; more are typed by userid
+TOKEN_TTL_DAYS_MAX = 366
+
+MESSAGES = {
+    "users.title": ("用户与权限", "Users, roles and scopes"),
+    "users.col.user": ("用户名", "User"),
+    "users.col.name": ("显示名", "Display name"),
+    "users.col.role": ("角色", "Role"),
+    "users.col.scope": ("数据范围", "Data scope"),
+    "users.col.member": ("企业微信成员", "WeCom member"),
+    "users.col.state": ("状态", "State"),
+    "users.scope_all": ("全公司", "Whole company"),
+    "users.scope_none": ("无（只能看授权的会话）", "None (granted conversations only)"),
+    "users.disabled": ("已停用", "Disabled"),
+    "users.locked": ("已锁定", "Locked"),
+    "users.active": ("正常", "Active"),
+    "users.edit": ("编辑", "Edit"),
+    "users.add": ("添加用户", "Add a user"),
+    "users.username": ("用户名", "User name"),
+    "users.username.hint": ("字母、数字、. - _", "letters, digits, . - _"),
+    "users.display_name": ("显示名", "Display name"),
+    "users.password": ("初始密码", "Initial password"),
+    "users.role": ("角色", "Role"),
+    "users.scope_all.label": ("可查看全公司的会话", "May read every department's chats"),
+    "users.departments": (
+        "部门范围（含下级部门，可多选）",
+        "Departments (with their sub-departments; several allowed)",
+    ),
+    "users.departments.none": (
+        "通讯录尚未同步，没有可选的部门。",
+        "The directory is not synced yet: no department to choose.",
+    ),
+    "users.member": ("对应的企业微信成员（userid，可留空）", "Their WeCom member (userid, optional)"),
+    "users.member.hint": (
+        "关联后，此账号会继承该成员在离职继承中接手的会话。",
+        "Linked, the account inherits the conversations this member takes over in handover cases.",
+    ),
+    "users.create": ("创建用户", "Create the user"),
+    "users.created": ("已创建用户 {user}。", "User {user} created."),
+    "users.inherited": ("并授予了 {count} 个继承的会话。", "{count} inherited conversations granted."),
+    "users.saved": ("已保存。", "Saved."),
+    "users.empty": ("还没有用户。", "No users yet."),
+    "user.title": ("用户 {user}", "User {user}"),
+    "user.back": ("返回用户列表", "Back to the users"),
+    "user.settings": ("角色与数据范围", "Role and data scope"),
+    "user.save": ("保存", "Save"),
+    "user.disable": ("停用此账号", "Disable this account"),
+    "user.disable.confirm": ("停用后此账号的会话立即失效。确定？", "The account's sessions end at once. Disable it?"),
+    "user.password": ("重设密码", "Reset the password"),
+    "user.password.new": ("新密码", "New password"),
+    "user.password.submit": ("重设", "Reset"),
+    "user.tokens": ("API 令牌", "API tokens"),
+    "user.tokens.none": ("没有令牌。", "No tokens."),
+    "user.token.name": ("名称", "Name"),
+    "user.token.prefix": ("前缀", "Prefix"),
+    "user.token.permissions": ("权限", "Permissions"),
+    "user.token.expires": ("到期", "Expires"),
+    "user.token.last_used": ("最近使用", "Last used"),
+    "user.token.revoked": ("已吊销", "revoked"),
+    "user.token.revoke": ("吊销", "Revoke"),
+    "user.token.revoke.confirm": (
+        "吊销后使用此令牌的程序将无法访问。确定？",
+        "Programs using this token lose access. Revoke it?",
+    ),
+    "user.token.create": ("创建令牌", "Create a token"),
+    "user.token.days": ("有效天数", "Valid for (days)"),
+    "user.token.created": ("令牌已创建", "Token created"),
+    "user.token.once": (
+        "请立即复制并妥善保存：此令牌只显示这一次，之后无法再查看。",
+        "Copy it now and keep it safe: it is shown this once and never again.",
+    ),
+    "user.grants": ("额外授权的会话", "Granted conversations"),
+    "user.grants.none": ("没有额外授权。", "No grants."),
+    "user.grant.reason": ("原因", "Reason"),
+    "user.grant.by": ("授权人", "Granted by"),
+    "protected.title": ("受保护人员", "Protected people"),
+    "protected.intro": (
+        "受保护人员的会话只有指定的专员可以查看，其他人无论数据范围如何都看不到。",
+        "Only the named officers may open a protected person's chats, whatever anyone else's scope.",
+    ),
+    "protected.none": ("没有受保护人员。", "Nobody is protected."),
+    "protected.person": ("成员 userid", "Member userid"),
+    "protected.reason": ("原因", "Reason"),
+    "protected.officers": ("指定专员（用户名，逗号分隔）", "Named officers (user names, comma-separated)"),
+    "protected.add": ("保护此成员", "Protect this member"),
+    "protected.remove": ("取消保护", "Lift protection"),
+    "protected.corp": ("企业", "Corp"),
+}
+
+
+@dataclass(frozen=True)
+class Department:
+    corp_id: str
+    dept_id: int
+    name: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.corp_id}:{self.dept_id}"
+
+
+def _departments(request: Request[Any, Any, Any], session: Session) -> list[Department]:
+    return [
+        Department(corp, d.dept_id, d.name)
+        for corp in corp_ids(request, session)
+        for d in directory.departments(session, corp)
+        if d.is_active
+    ]
+
+
+def _members(request: Request[Any, Any, Any], session: Session) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for corp in corp_ids(request, session):
+        found += sorted((m.userid, m.name) for m in directory.members(session, corp).values())
+    return found[:MEMBERS_LISTED]
+
+
+def _linked(session: Session) -> dict[str, str]:
+    """user name → the WeCom member the account belongs to."""
+    rows = session.execute(
+        select(SecurityUser.username, SecurityUser.wecom_userid).where(SecurityUser.wecom_userid.is_not(None))
+    )
+    return {username: userid for username, userid in rows if userid}
+
+
+def _chosen_departments(form: Form, known: list[Department]) -> list[tuple[str, int]]:
+    keys = {d.key: d for d in known}
+    chosen = []
+    for value in form.texts("departments"):
+        if value not in keys:
+            raise InvalidInput(f"unknown department {value!r}", hint="reload the page: the directory changed")
+        chosen.append((keys[value].corp_id, keys[value].dept_id))
+    return chosen
+
+
+@get("/users", guards=ADMIN, sync_to_thread=True)
+def users_page(
+    request: Request[Any, Any, Any],
+    created: FromQuery[str] = "",
+    inherited: FromQuery[int] = 0,
+    saved: FromQuery[bool] = False,
+) -> Response[str]:
+    with session_scope(context_of(request).session_factory) as session:
+        users = security.list_users(session)
+        departments = _departments(request, session)
+        members = _members(request, session)
+        linked = _linked(session)
+        protected = scopes.list_protected(session)
+        corps = corp_ids(request, session)
+    return render(
+        request,
+        "users.html",
+        principal=principal_of(request),
+        users=users,
+        departments=departments,
+        department_names={(d.corp_id, d.dept_id): d.name for d in departments},
+        members=members,
+        linked=linked,
+        protected=protected,
+        corps=corps,
+        roles=[role.value for role in Role],
+        created=created,
+        inherited=inherited,
+        saved=saved,
+    )
+
+
+@post("/users", guards=ADMIN, status_code=303)
+async def add_user(request: Request[Any, Any, Any]) -> Redirect:
+    """Create an account, as ``wecom-audit users add`` does (with ``--wecom-userid``)."""
+    form, principal = await read_form(request), principal_of(request)
+
+    def work() -> tuple[str, int]:
+        now = utcnow()
+        with session_scope(context_of(request).session_factory) as session:
+            corps = corp_ids(request, session)
+            userid = form.text("wecom_userid")
+            member = (corps[0], userid) if userid and corps else None
+            view = security.create_user(
+                session,
+                principal,
+                username=form.text("username"),
+                password=form.text("password"),
+                role=form.text("role"),
+                display_name=form.text("display_name"),
+                scope_all=form.checked("scope_all"),
+                departments=_chosen_departments(form, _departments(request, session)),
+                wecom_member=member,
+                now=now,
+            )
+            # Conversations the member inherited before the account existed (handover cases).
+            return view.username, apply_pending_inheritances(session, view.id, now) if member else 0
+
+    username, inherited = await in_thread(work)
+    return back(f"{CONSOLE_PATH}/users", created=username, inherited=inherited)
+
+
+@get("/users/{username:str}", guards=ADMIN, sync_to_thread=True)
+def user_page(
+    request: Request[Any, Any, Any], username: FromPath[str], saved: FromQuery[bool] = False
+) -> Response[str]:
+    with session_scope(context_of(request).session_factory) as session:
+        user = security.get_user(session, username)
+        departments = _departments(request, session)
+        tokens = security.list_tokens(session, username)
+        grants = scopes.list_grants(session, user.id)
+        member = _linked(session).get(username)
+    return render(
+        request,
+        "user.html",
+        principal=principal_of(request),
+        user=user,
+        member=member,
+        departments=departments,
+        chosen={f"{corp}:{dept}" for corp, dept in user.departments},
+        department_names={(d.corp_id, d.dept_id): d.name for d in departments},
+        tokens=tokens,
+        grants=grants,
+        roles=[role.value for role in Role],
+        permissions=sorted(p.value for p in ROLE_PERMISSIONS[Role(user.role)]),
+        saved=saved,
+        token_days=context_of(request).settings.auth.token_default_ttl_days,
+    )
+
+
+@post("/users/{username:str}", guards=ADMIN, status_code=303)
+async def update_user(request: Request[Any, Any, Any], username: FromPath[str]) -> Redirect:
+    form, principal = await read_form(request), principal_of(request)
+
+    def work() -> None:
+        with session_scope(context_of(request).session_factory) as session:
+            security.update_user(
+                session,
+                principal,
+                username,
+                role=form.text("role") or None,
+                scope_all=form.checked("scope_all"),
+                departments=_chosen_departments(form, _departments(request, session)),
+                now=utcnow(),
+            )
+
+    await in_thread(work)
+    return back(f"{CONSOLE_PATH}/users/{username}", saved=1)
+
+
+@post("/users/{username:str}/disable", guards=ADMIN, status_code=303)
+async def disable_user(request: Request[Any, Any, Any], username: FromPath[str]) -> Redirect:
+    principal = principal_of(request)
+
+    def work() -> None:
+        with session_scope(context_of(request).session_factory) as session:
+            security.disable_user(session, principal, username, utcnow())
+
+    await in_thread(work)
+    return back(f"{CONSOLE_PATH}/users/{username}", saved=1)
+
+
+@post("/users/{username:str}/password", guards=ADMIN, status_code=303)
+async def reset_password(request: Request[Any, Any, Any], username: FromPath[str]) -> Redirect:
+    form, principal = await read_form(request), principal_of(request)
+
+    def work() -> None:
+        with session_scope(context_of(request).session_factory) as session:
+            security.set_password(session, principal, username, form.text("password"), utcnow())
+
+    await in_thread(work)
+    return back(f"{CONSOLE_PATH}/users/{username}", saved=1)
+
+
+@post("/users/{username:str}/tokens", guards=ADMIN)
+async def create_token(request: Request[Any, Any, Any], username: FromPath[str]) -> Response[str]:
+    """A new token; its secret is in this page only (not stored, not cached)."""
+    form, principal = await read_form(request), principal_of(request)
+    days = form.number("days", "the validity") or context_of(request).settings.auth.token_default_ttl_days
+    if not 1 <= days <= TOKEN_TTL_DAYS_MAX:
+        raise InvalidInput(f"a token is valid for 1 to {TOKEN_TTL_DAYS_MAX} days")
+
+    def work() -> tuple[security.TokenView, str]:
+        with session_scope(context_of(request).session_factory) as session:
+            return security.create_token(
+                session,
+                principal,
+                username=username,
+                name=form.text("name") or "console",
+                permissions=form.texts("permissions"),
+                ttl=timedelta(days=days),
+                now=utcnow(),
+            )
+
+    view, secret = await in_thread(work)
+    return render(
+        request,
+        "token_created.html",
+        principal=principal,
+        token=view,
+        secret=secret,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@post("/tokens/{token_id:int}/revoke", guards=ADMIN, status_code=303)
+async def revoke_token(request: Request[Any, Any, Any], token_id: FromPath[int]) -> Redirect:
+    principal = principal_of(request)
+
+    def work() -> str:
+        with session_scope(context_of(request).session_factory) as session:
+            return security.revoke_token(session, principal, token_id, utcnow()).username
+
+    username = await in_thread(work)
+    return back(f"{CONSOLE_PATH}/users/{username}", saved=1)
+
+
+@post("/protected", guards=ADMIN, status_code=303)
+async def protect(request: Request[Any, Any, Any]) -> Redirect:
+    form, principal = await read_form(request), principal_of(request)
+
+    def work() -> None:
+        with session_scope(context_of(request).session_factory) as session:
+            corps = corp_ids(request, session)
+            corp = form.text("corp") if form.text("corp") in corps else (corps[0] if corps else "")
+            if not corp or not form.text("userid"):
+                raise InvalidInput("name the member to protect (their userid)")
+            scopes.protect_person(
+                session,
+                principal,
+                corp_id=corp,
+                userid=form.text("userid"),
+                reason=form.text("reason"),
+                officers=form.items("officers"),
+                now=utcnow(),
+            )
+
+    await in_thread(work)
+    return back(f"{CONSOLE_PATH}/users", saved=1)
+
+
+@post("/protected/remove", guards=ADMIN, status_code=303)
+async def unprotect(request: Request[Any, Any, Any]) -> Redirect:
+    form, principal = await read_form(request), principal_of(request)
+
+    def work() -> None:
+        with session_scope(context_of(request).session_factory) as session:
+            scopes.unprotect_person(
+                session, principal, corp_id=form.text("corp"), userid=form.text("userid"), now=utcnow()
+            )
+
+    await in_thread(work)
+    return back(f"{CONSOLE_PATH}/users", saved=1)
+
+
+HANDLERS = [
+    users_page,
+    add_user,
+    user_page,
+    update_user,
+    disable_user,
+    reset_password,
+    create_token,
+    revoke_token,
+    protect,
+    unprotect,
+]
