@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install system-deps sdk lint bench clean
+.PHONY: demo test install system-deps sdk lint bench clean console-assets readme-images
 
 ## Install and start wecom-audit against the simulated company (embedded SQLite defaults).
 demo: install
@@ -13,9 +13,14 @@ demo: install
 ## Install everything (PostgreSQL included) and run the whole test suite.
 test: install
 	scripts/install-system-deps.sh build test
+	$(BIN)/python scripts/elasticsearch.py fetch
 	$(BIN)/python -m pytest
 
-install: $(STAMP) sdk
+install: $(STAMP) sdk console-assets
+
+## Refresh the README's screenshots and the handover report's page image from the browser tests.
+readme-images: install
+	WECOM_AUDIT_README_IMAGES=1 $(BIN)/python -m pytest -q tests/console tests/audit/handover/test_report.py
 
 system-deps:
 	scripts/install-system-deps.sh build
@@ -27,6 +32,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
+
+## The web console's front-end packages (npm registry, exact versions of the lock file) → api/console/static/vendor/.
+console-assets: api/console/static/vendor/versions.json
+
+api/console/static/vendor/versions.json: api/console/assets/package.json api/console/assets/package-lock.json api/console/assets/build.sh
+	api/console/assets/build.sh
 
 ## The fake libWeWorkFinanceSdk_C.so for the simulated company.
 sdk: $(STAMP)
@@ -40,6 +51,8 @@ lint: install
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/media.py
+	$(BIN)/python -m bench.detect
+	$(BIN)/python -m bench.search
 
 clean:
 	rm -rf build $(VENV) .pytest_cache .mypy_cache .ruff_cache

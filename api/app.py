@@ -1,106 +1,202 @@
-"""The Litestar application factory (JSON API under /api/v1).
+"""The Litestar application factory: the JSON API under /api/v1, the WeCom callback,
+health, metrics and the offline API docs (/api/docs).
 
-Today it serves health and the archive's status (counts, seqs, lag — never content).
-Authentication, roles and the access gate arrive with the audit API; until then the
-server binds to loopback by default.
+Every request gets a request id and security headers (``api.middleware``); errors are
+problem details from one mapping (``api.errors``); callers authenticate with a session
+cookie or an API token and are authorised per route by permission (``api.auth.guards``);
+chat content leaves only through the access gate (``api.routes.content``).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import uvicorn
-from litestar import Litestar, get
-from litestar.di import NamedDependency, Provide
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ControllerRouterHandler
 
+from api import console
 from api.context import AppContext
-from api.schemas import ArchiveStatusView, CompletenessView, Health, LastPull
-from archive import repository
-from archive.clock import utcnow
-from archive.completeness import service as completeness
-from archive.completeness.alerts import open_alerts
-from archive.media import tasks as media_tasks
-from archive.models import PullRun
-from archive.status import collect_status
-from config.database import session_scope
+from api.errors import PROBLEM_JSON, exception_handlers
+from api.metrics import ApiMetrics
+from api.middleware import request_middleware
+from api.routes import (
+    access_log,
+    admin,
+    archive,
+    auth,
+    callback,
+    content,
+    docs,
+    exports,
+    handover,
+    monitor,
+    operations,
+    rules,
+    search,
+    workflow,
+)
+from api.schemas import Problem
 
-FIRST_GAPS_SHOWN = 20
-
-
-@get("/health/live", sync_to_thread=False)
-def live() -> Health:
-    return Health(status="ok")
-
-
-@get("/api/v1/archive/status", sync_to_thread=True)
-def archive_status(context: NamedDependency[AppContext]) -> list[ArchiveStatusView]:
-    """Per corp: messages stored, seq range and cursor, lag behind the newest message,
-    quarantine size, media downloads by state and the last pull."""
-    views = []
-    with session_scope(context.session_factory) as session:
-        corp_ids = sorted({c.corp_id for c in context.settings.corps()} | set(repository.known_corp_ids(session)))
-        for corp_id in corp_ids:
-            status = collect_status(session, corp_id, utcnow())
-            counts, run = status.counts, status.last_run
-            views.append(
-                ArchiveStatusView(
-                    corp_id=corp_id,
-                    messages=counts.messages,
-                    envelopes=counts.envelopes,
-                    first_seq=counts.first_seq,
-                    cursor=counts.cursor,
-                    newest_msgtime=counts.newest_msgtime,
-                    lag_s=status.lag_s,
-                    quarantined=counts.quarantined_open,
-                    unknown_types=counts.unknown_types,
-                    conversations=counts.conversations,
-                    media=media_tasks.count_by_status(session, corp_id),
-                    last_pull=None
-                    if run is None
-                    else LastPull(
-                        run.status, run.started_at, run.finished_at, run.stored, run.quarantined, run.error_code
-                    ),
-                )
-            )
-    return views
+# Routes of features built beside this one register here (one line per module).
+FEATURE_ROUTES: list[ControllerRouterHandler] = []
 
 
-@get("/api/v1/archive/completeness", sync_to_thread=True)
-def archive_completeness(context: NamedDependency[AppContext]) -> list[CompletenessView]:
-    """Per corp: seq gaps (with the first few), message and media lag, open alerts."""
-    now = utcnow()
-    with session_scope(context.session_factory) as session:
-        corp_ids = sorted({c.corp_id for c in context.settings.corps()} | set(repository.known_corp_ids(session)))
-        return [
-            CompletenessView(
-                corp_id=corp_id,
-                gaps=completeness.gap_summary(session, corp_id),
-                first_gaps=completeness.gaps(session, corp_id, limit=FIRST_GAPS_SHOWN),
-                lag=completeness.lag(session, corp_id, now),
-                open_alerts=open_alerts(session, corp_id),
-            )
-            for corp_id in corp_ids
-        ]
+def _version() -> str:
+    try:
+        return version("wecom-audit")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0"
 
 
-def _last_pull(run: PullRun | None) -> LastPull | None:
-    if run is None:
-        return None
-    return LastPull(run.status, run.started_at, run.finished_at, run.stored, run.quarantined, run.error_code)
+def route_handlers() -> list[ControllerRouterHandler]:
+    return [
+        operations.live,
+        operations.ready,
+        operations.metrics,
+        callback.verify_url,
+        callback.deliver,
+        auth.login,
+        auth.logout,
+        auth.me,
+        auth.set_purpose,
+        archive.archive_status,
+        archive.archive_completeness,
+        content.list_conversations,
+        content.conversation_messages,
+        content.message_detail,
+        content.message_context,
+        content.message_media,
+        search.search,
+        exports.export_content,
+        admin.list_roles,
+        admin.list_users,
+        admin.create_user,
+        admin.get_user,
+        admin.update_user,
+        admin.disable_user,
+        admin.set_password,
+        admin.grant,
+        admin.protect,
+        admin.list_grants,
+        admin.revoke_grant,
+        admin.list_protected,
+        admin.unprotect,
+        admin.list_tokens,
+        admin.create_token,
+        admin.revoke_token,
+        workflow.list_alerts,
+        workflow.get_alert,
+        workflow.review_alert,
+        workflow.list_rules,
+        workflow.export_rules,
+        workflow.import_rules,
+        workflow.monitor_groups,
+        rules.get_rule_group,
+        rules.create_rule_group,
+        rules.update_rule_group,
+        rules.enable_rule_group,
+        rules.disable_rule_group,
+        rules.delete_rule_group,
+        rules.simulate,
+        monitor.group_series,
+        monitor.group_top_words,
+        monitor.employee_metrics,
+        access_log.search_access_log,
+        access_log.verify_access_log,
+        handover.list_cases,
+        handover.open_case,
+        handover.show_case,
+        handover.customer_dossier,
+        handover.decide,
+        handover.accept_suggestions,
+        handover.execute,
+        handover.poll,
+        handover.report_html,
+        handover.report_pdf,
+        handover.sign_off,
+        docs.assets_router(),
+        *FEATURE_ROUTES,
+        *console.routes(),  # the web console under /console (fails clearly if its assets are not built)
+    ]
 
 
-def create_app(context: AppContext) -> Litestar:
+PROBLEM_STATUSES = {
+    400: "Invalid request",
+    401: "Not signed in, or the credentials are invalid",
+    403: "Not allowed (role, token permission, data scope or CSRF)",
+    404: "Not found",
+    409: "Conflict",
+    423: "Account locked",
+    428: "A purpose is required to read chat content",
+    429: "Too many requests",
+    502: "WeCom refused the request",
+    503: "Temporarily unavailable",
+}
+
+
+def _document_problems(handlers: Sequence[ControllerRouterHandler]) -> None:
+    """Every operation may answer with these problems; say so in the OpenAPI document."""
+    for handler in handlers:
+        if isinstance(handler, HTTPRouteHandler):
+            documented = dict(handler.responses or {})
+            for status, description in PROBLEM_STATUSES.items():
+                documented.setdefault(status, ResponseSpec(Problem, description=description, media_type=PROBLEM_JSON))
+            handler.responses = documented
+
+
+def create_app(
+    context: AppContext,
+    *,
+    trigger_pull: Callable[[str], None] | None = None,
+    scheduler: Any = None,
+    extra_routes: Sequence[ControllerRouterHandler] = (),
+) -> Litestar:
+    """The app over one context. ``trigger_pull`` (usually ``PullScheduler.trigger``) lets a
+    ``msgaudit_notify`` callback pull at once; ``scheduler`` (with ``heartbeat`` and
+    ``interval_s``) feeds /health/ready when this process runs one."""
+    metrics = ApiMetrics(context)
+    state = State(
+        {
+            "context": context,
+            "metrics": metrics,
+            "callback": callback.CallbackHandler(
+                context.settings, trigger_pull or (scheduler.trigger if scheduler is not None else None)
+            ),
+            "scheduler": scheduler,
+        }
+    )
+    handlers = [*route_handlers(), *extra_routes]
+    _document_problems(handlers)
     return Litestar(
-        route_handlers=[live, archive_status, archive_completeness],
+        route_handlers=handlers,
         dependencies={"context": Provide(lambda: context, sync_to_thread=False)},
+        middleware=[request_middleware(metrics)],
+        exception_handlers=exception_handlers(),
+        openapi_config=docs.openapi_config(_version()),
+        state=state,
+        on_startup=[search.open_search],
+        on_shutdown=[search.close_search],
+        logging_config=None,
+        # Bodies are small JSON documents; media is only ever downloaded.
+        request_max_body_size=1024 * 1024,
     )
 
 
 class ApiServer:
     """uvicorn in a background thread (the demo runs it beside the scheduler)."""
 
-    def __init__(self, context: AppContext, host: str, port: int) -> None:
-        config = uvicorn.Config(create_app(context), host=host, port=port, log_level="warning", access_log=False)
+    def __init__(self, context: AppContext, host: str, port: int, **app_options: Any) -> None:
+        config = uvicorn.Config(
+            create_app(context, **app_options), host=host, port=port, log_level="warning", access_log=False
+        )
         self.server = uvicorn.Server(config)
         self.url = f"http://{host}:{port}"
         self._thread = threading.Thread(target=self.server.run, name="api-server", daemon=True)

@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,9 +19,14 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from api import cli_completeness
+from api import cli_completeness, cli_detect, cli_monitor, cli_search
+from api.cli_alerts import register as register_alerts
+from api.cli_handover import register as register_handover
 from api.cli_integrity import register as register_integrity
+from api.cli_nlp import register as register_nlp
 from api.cli_retention import register as register_retention
+from api.cli_support import fail, open_context
+from api.cli_users import register as register_users
 from api.context import AppContext
 from archive import repository
 from archive.clock import utcnow
@@ -29,6 +35,7 @@ from archive.media import tasks as media_tasks
 from archive.puller import PullReport
 from archive.quarantine import retry_quarantine
 from archive.status import ArchiveStatus, collect_status
+from audit.detect.rules.service import ensure_starter_rules
 from config.database import session_scope
 from config.logs import configure_logging
 from config.settings import CONFIG_FILE_ENV, ConfigError, Settings, load_settings
@@ -57,26 +64,13 @@ def main_callback(
         os.environ[CONFIG_FILE_ENV] = str(config)
 
 
-def _context() -> AppContext:
-    settings = load_settings()
-    configure_logging(settings.logging.level, json_output=settings.logging.json_output)
-    return AppContext(settings)
-
-
-def _fail(message: str, hint: str = "") -> typer.Exit:
-    err_console.print(f"[bold red]Error:[/] {message}")
-    if hint:
-        err_console.print(f"[yellow]What to do:[/] {hint}")
-    return typer.Exit(code=1)
-
-
 def _run_guarded(action: Any) -> Any:
     try:
         return action()
     except ArchiveError as exc:
-        raise _fail(str(exc).split(" — ")[0], exc.hint) from None
+        raise fail(str(exc).split(" — ")[0], exc.hint) from None
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 # --- init, config -------------------------------------------------------------------------
@@ -85,10 +79,14 @@ def _run_guarded(action: Any) -> Any:
 @app.command()
 def init() -> None:
     """Create the data directory and the database schema (safe to run again)."""
-    context = _context()
+    context = open_context()
     context.settings.data_dir.mkdir(parents=True, exist_ok=True)
     context.migrate()
     console.print(f"Database ready: [bold]{context.settings.redacted()['database']['url']}[/]")
+    with session_scope(context.session_factory) as session:
+        seeded = ensure_starter_rules(session, utcnow(), context.settings.detection.lexicon_data_dir)
+    if seeded:
+        console.print(f"Loaded {seeded} starter lexicon groups (`wecom-audit lexicon list`; rerunning keeps edits).")
     if not context.settings.corps():
         console.print(
             "Next: set WECOM_AUDIT_WECOM__CORP_ID, WECOM_AUDIT_WECOM__ARCHIVE_SECRET and "
@@ -112,7 +110,7 @@ def pull(
     corp: CorpOption = None,
 ) -> None:
     """Pull the archive until WeCom has nothing newer. Without --once, keep pulling on the interval."""
-    context = _context()
+    context = open_context()
     if not once:
         _run_scheduler(context)
         return
@@ -120,7 +118,7 @@ def pull(
     try:
         corp_ids = [corp] if corp else [c.corp_id for c in context.settings.corps()]
         if not corp_ids:
-            raise _fail(str(ConfigError("No corp is configured.")), "set WECOM_AUDIT_WECOM__CORP_ID")
+            raise fail(str(ConfigError("No corp is configured.")), "set WECOM_AUDIT_WECOM__CORP_ID")
         context.migrate()
         for corp_id in corp_ids:
             report = _run_guarded(lambda corp_id=corp_id: context.puller(corp_id).run("manual"))
@@ -218,9 +216,12 @@ def status(
 ) -> None:
     """Messages stored, seq range, lag behind the newest message, quarantine size, last pull,
     media backlog and open completeness alerts."""
-    context = _context()
+    context = open_context()
     try:
         statuses = _status_rows(context, corp)
+        with session_scope(context.session_factory) as session:
+            search_fields = cli_search.status_fields(session, utcnow())
+            search_line = cli_search.status_line(session, utcnow())
     finally:
         context.close()
     if as_json:
@@ -241,6 +242,7 @@ def status(
                         "conversations": counts.conversations,
                         "last_run_status": item.last_run.status if item.last_run else None,
                         **completeness,
+                        **search_fields,
                     }
                 )
             )
@@ -249,6 +251,7 @@ def status(
     for _, lines, _ in statuses:
         for line in lines:
             console.print(line)
+    console.print(search_line)
 
 
 # --- keys ---------------------------------------------------------------------------------
@@ -265,7 +268,7 @@ def keys_add(
     replace: Annotated[bool, typer.Option(help="Overwrite a key already registered for this version.")] = False,
 ) -> None:
     """Register the private key of one publickey_ver (copied into the data directory, mode 0600)."""
-    context = _context()
+    context = open_context()
     corp_id = corp or _run_guarded(lambda: context.settings.corp().corp_id)
     passphrase = os.environ.get(passphrase_env, "").encode() if passphrase_env else None
     material = _run_guarded(
@@ -280,7 +283,7 @@ def keys_add(
 @keys_app.command("list")
 def keys_list(corp: CorpOption = None) -> None:
     """Key versions, where they are and their public-key fingerprints."""
-    context = _context()
+    context = open_context()
     corp_id = corp or _run_guarded(lambda: context.settings.corp().corp_id)
     keyring = _run_guarded(lambda: context.keyring(corp_id))
     table = Table(title=f"Private keys of {corp_id}")
@@ -308,7 +311,7 @@ def quarantine_list(
     limit: int = 100,
 ) -> None:
     """Quarantined records with seq, key version and why (never content)."""
-    context = _context()
+    context = open_context()
     corp_id = corp or _run_guarded(lambda: context.settings.corp().corp_id)
     context.migrate()
     with session_scope(context.session_factory) as session:
@@ -330,7 +333,7 @@ def quarantine_list(
 @quarantine_app.command("retry")
 def quarantine_retry(corp: CorpOption = None) -> None:
     """Decrypt quarantined records again from their stored envelopes (after `keys add`)."""
-    context = _context()
+    context = open_context()
     try:
         corp_id = corp or _run_guarded(lambda: context.settings.corp().corp_id)
         context.migrate()
@@ -348,7 +351,7 @@ def quarantine_retry(corp: CorpOption = None) -> None:
 @media_app.command("fetch")
 def media_fetch(corp: CorpOption = None) -> None:
     """Download every due attachment now (oldest message first) and print the outcome."""
-    context = _context()
+    context = open_context()
     try:
         corp_id = corp or _run_guarded(lambda: context.settings.corp().corp_id)
         context.migrate()
@@ -369,11 +372,17 @@ def media_fetch(corp: CorpOption = None) -> None:
 # --- run, demo ----------------------------------------------------------------------------
 
 
-def _run_scheduler(context: AppContext, *, show: bool = False, duration_s: float | None = None) -> None:
+def _run_scheduler(
+    context: AppContext,
+    *,
+    show: bool = False,
+    duration_s: float | None = None,
+    on_started: Callable[[], None] | None = None,
+) -> None:
     from api.scheduler import PullScheduler
 
     if not context.settings.corps():
-        raise _fail("No corp is configured.", "set WECOM_AUDIT_WECOM__CORP_ID (or run `wecom-audit demo`)")
+        raise fail("No corp is configured.", "set WECOM_AUDIT_WECOM__CORP_ID (or run `wecom-audit demo`)")
     context.migrate()
     scheduler = PullScheduler(context)
     stop = threading.Event()
@@ -383,6 +392,8 @@ def _run_scheduler(context: AppContext, *, show: bool = False, duration_s: float
         f"Pulling {', '.join(c.corp_id for c in context.settings.corps())} every "
         f"{scheduler.interval_s:g} s. Ctrl-C to stop."
     )
+    if on_started is not None:
+        on_started()
     deadline = time.monotonic() + duration_s if duration_s else None
     try:
         if show:
@@ -410,7 +421,7 @@ def _live_view(context: AppContext) -> Group:
 @app.command()
 def run() -> None:
     """The scheduler process: pull every configured corp on the interval."""
-    _run_scheduler(_context())
+    _run_scheduler(open_context())
 
 
 @app.command()
@@ -418,16 +429,18 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface (default: the api.host setting).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: the api.port setting).")] = None,
 ) -> None:
-    """The web API (health, archive status)."""
+    """The audit API, the WeCom callback, /health and /metrics."""
     import uvicorn
 
     from api.app import create_app
+    from api.routes.callback import pull_in_background
 
-    context = _context()
+    context = open_context()
     context.migrate()
     settings = context.settings.api
     try:
-        uvicorn.run(create_app(context), host=host or settings.host, port=port or settings.port, log_level="warning")
+        app_ = create_app(context, trigger_pull=pull_in_background(context))
+        uvicorn.run(app_, host=host or settings.host, port=port or settings.port, log_level="warning")
     finally:
         context.close()
 
@@ -440,7 +453,7 @@ def demo(
     interval: Annotated[float, typer.Option(help="Seconds between pulls.")] = 5.0,
 ) -> None:
     """Run wecom-audit against a simulated company: history, live chats, pulled every few seconds."""
-    from api.demo import LiveTraffic, prepare_demo
+    from api.demo import LiveTraffic, SentimentTraining, ensure_demo_users, prepare_demo
 
     settings: Settings = load_settings()
     configure_logging("WARNING", json_output=False)
@@ -456,8 +469,12 @@ def demo(
         f"at {environment.server.url}; data in {settings.data_dir}/\n"
         f"Archive status as JSON: {web.url}/api/v1/archive/status"
     )
+    console.print(f"Web console: [bold]{web.url}/console/[/]   API docs: {web.url}/api/docs")
+    for username, password in ensure_demo_users(environment.context).items():
+        console.print(f"  sign in as [bold]{username}[/] / {password} (shown once)")
     try:
-        _run_scheduler(environment.context, show=sys.stdout.isatty(), duration_s=duration)
+        training = SentimentTraining(settings, console)
+        _run_scheduler(environment.context, show=sys.stdout.isatty(), duration_s=duration, on_started=training.start)
     finally:
         web.stop()
         traffic.stop()
@@ -470,7 +487,14 @@ def main() -> None:
 
 register_retention(app)
 register_integrity(app)
-cli_completeness.register(app, make_context=_context, thresholds_of=lambda context: context.completeness_thresholds)
+register_alerts(app, make_context=open_context)
+register_users(app)
+register_handover(app)
+cli_detect.register(app)
+register_nlp(app)
+cli_monitor.register(app, make_context=open_context)
+cli_search.register(app, make_context=open_context)
+cli_completeness.register(app, make_context=open_context, thresholds_of=lambda context: context.completeness_thresholds)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from api.cli_support import open_context
 from api.context import AppContext
 from archive.clock import utcnow
 from archive.completeness import service
@@ -28,8 +29,7 @@ from archive.completeness.service import CoverageReport, GapSummary, LagReport, 
 from archive.errors import ArchiveError
 from archive.wecom.client import DEFAULT_API_BASE_URL, BlockingWeComClient, WeComClient
 from config.database import session_scope
-from config.logs import configure_logging
-from config.settings import ConfigError, load_settings
+from config.settings import ConfigError
 
 API_BASE_URL_ENV = "WECOM_AUDIT_WECOM__API_BASE_URL"
 DEFAULT_COVERAGE_DAYS = 7
@@ -40,12 +40,6 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _default_context() -> AppContext:
-    settings = load_settings()
-    configure_logging(settings.logging.level, json_output=settings.logging.json_output)
-    return AppContext(settings)
-
-
 def _default_thresholds(_context: AppContext) -> CompletenessThresholds:
     return CompletenessThresholds()
 
@@ -53,7 +47,7 @@ def _default_thresholds(_context: AppContext) -> CompletenessThresholds:
 def register(
     app: typer.Typer,
     *,
-    make_context: Callable[[], AppContext] = _default_context,
+    make_context: Callable[[], AppContext] = open_context,
     thresholds_of: Callable[[AppContext], CompletenessThresholds] = _default_thresholds,
 ) -> None:
     """Add the ``completeness`` command to ``app``. ``make_context`` builds the services

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from api.cli_support import fail, open_context
 from api.context import AppContext
 from archive.clock import utcnow
 from archive.errors import ArchiveError
@@ -45,7 +46,7 @@ def register(app: typer.Typer) -> None:
 
 def verify_command(corp: CorpOption = None) -> None:
     """Recompute the hash chain over stored messages and report the first broken link."""
-    context = _context()
+    context = open_context()
     broken = False
     try:
         context.migrate()
@@ -96,7 +97,7 @@ def export_command(
     until: Annotated[str | None, typer.Option(help="ISO time; messages before it (naive = UTC).")] = None,
 ) -> None:
     """Export messages with their chain hashes and a manifest that `verify-export` checks."""
-    context = _context()
+    context = open_context()
     try:
         corp_id = corp or _guarded(lambda: context.settings.corp().corp_id)
         context.migrate()
@@ -132,7 +133,7 @@ def verify_export_command(
 
 def checkpoint_command(corp: CorpOption = None) -> None:
     """Write a checkpoint of each chain's head to the database and the append-only file."""
-    context = _context()
+    context = open_context()
     try:
         context.migrate()
         if corp:
@@ -153,36 +154,23 @@ def checkpoint_command(corp: CorpOption = None) -> None:
 # --- small helpers (as in api.cli, which imports this module) ---------------------------
 
 
-def _context() -> AppContext:
-    settings = load_settings()
-    _configure_logs(settings)
-    return AppContext(settings)
-
-
 def _configure_logs(settings: Settings) -> None:
     configure_logging(settings.logging.level, json_output=settings.logging.json_output)
-
-
-def _fail(message: str, hint: str = "") -> typer.Exit:
-    err_console.print(f"[bold red]Error:[/] {message}")
-    if hint:
-        err_console.print(f"[yellow]What to do:[/] {hint}")
-    return typer.Exit(code=1)
 
 
 def _guarded(action: Callable[[], T]) -> T:
     try:
         return action()
     except ArchiveError as exc:
-        raise _fail(str(exc).split(" — ")[0], exc.hint) from None
+        raise fail(str(exc).split(" — ")[0], exc.hint) from None
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _corp_ids(context: AppContext, corp: str | None) -> list[str]:
     corp_ids = [corp] if corp else [c.corp_id for c in context.settings.corps()]
     if not corp_ids:
-        raise _fail("No corp is configured.", "set WECOM_AUDIT_WECOM__CORP_ID or pass --corp")
+        raise fail("No corp is configured.", "set WECOM_AUDIT_WECOM__CORP_ID or pass --corp")
     return corp_ids
 
 
@@ -192,7 +180,5 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise _fail(
-            f"{option} {value!r} is not an ISO 8601 time", "e.g. 2026-11-01 or 2026-11-01T08:00+08:00"
-        ) from None
+        raise fail(f"{option} {value!r} is not an ISO 8601 time", "e.g. 2026-11-01 or 2026-11-01T08:00+08:00") from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

@@ -15,6 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.cli_support import fail, open_context
 from archive.clock import utcnow
 from archive.retention.disposition import DispositionReport, dispose
 from archive.retention.service import Actor, RetentionService, years_to_days
@@ -52,7 +53,7 @@ def _with_service(corp: str | None, action: Callable[[RetentionService], T]) -> 
     """Run ``action`` in one transaction with the corp's retention service; errors as the CLI shows them."""
     from api import cli
 
-    context = cli._context()
+    context = open_context()
     try:
         corp_id = corp or cli._run_guarded(lambda: context.settings.corp().corp_id)
         context.migrate()
@@ -74,7 +75,6 @@ def _when(value: datetime | None) -> str:
 def _day_start(text: str, *, end: bool) -> datetime:
     """``YYYY-MM-DD`` (a whole day in the company's zone; ``end`` means through that day) or
     an ISO date-time (with a zone, or read in the company's zone)."""
-    from api import cli
 
     try:
         if len(text) == 10:
@@ -82,7 +82,7 @@ def _day_start(text: str, *, end: bool) -> datetime:
             return datetime.combine(day, time(), DISPLAY_TZ)
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise cli._fail(f"not a date: {text!r}", "write YYYY-MM-DD or an ISO date-time") from None
+        raise fail(f"not a date: {text!r}", "write YYYY-MM-DD or an ISO date-time") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=DISPLAY_TZ)
 
 
@@ -102,7 +102,7 @@ def policy_add(
     from api import cli
 
     if (days is None) == (years is None):
-        raise cli._fail("give exactly one of --days and --years")
+        raise fail("give exactly one of --days and --years")
     retain_days = days if days is not None else years_to_days(years or 0)
     parsed = cli._run_guarded(lambda: PolicyScope.parse(scope))
     policy = _with_service(
@@ -266,7 +266,7 @@ def dispose_command(
     """Delete messages past their retention that no legal hold covers (with their media)."""
     from api import cli
 
-    context = cli._context()
+    context = open_context()
     try:
         corp_id = corp or cli._run_guarded(lambda: context.settings.corp().corp_id)
         context.migrate()

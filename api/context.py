@@ -3,6 +3,8 @@ the scheduler process and (later) the web app, so they all open them the same wa
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -18,9 +20,13 @@ from archive.puller import Puller
 from archive.sdk.errors import SdkLibraryError
 from archive.sdk.source import FinanceSdkSource
 from archive.sdk.worker import WorkerConfig
+from archive.wecom.client import WeComClient
+from archive.wecom.contacts import WeComContacts
 from config import migrate
 from config.database import create_db_engine, make_session_factory
 from config.settings import ConfigError, Settings
+from search.backend import SearchBackend
+from search.factory import open_backend
 
 
 @dataclass
@@ -108,6 +114,23 @@ class AppContext:
             batch_limit=self.settings.sdk.pull_limit,
             lease_ttl=timedelta(seconds=self.settings.scheduler.lease_ttl_s),
         )
+
+    def search_backend(self) -> SearchBackend:
+        """A new backend as configured (``search.backend``); ``await backend.close()`` after use."""
+        return open_backend(self.settings.search, self.settings.search_index_dir)
+
+    @asynccontextmanager
+    async def wecom_contacts(self, corp_id: str | None = None) -> AsyncIterator[WeComContacts]:
+        """WeCom's customer-contact API (handover transfers) with the corp's 客户联系 secret."""
+        corp = self.settings.corp(corp_id)
+        secret = corp.contact_secret.get_secret_value()
+        if not secret:
+            raise ConfigError(
+                f"No customer-contact (客户联系) secret is configured for corp {corp.corp_id!r}: set "
+                "WECOM_AUDIT_WECOM__CONTACT_SECRET (WeCom admin console → 客户联系 → API → Secret)."
+            )
+        async with WeComClient(corp.api_base_url, corp.corp_id, secret) as client:
+            yield WeComContacts(client)
 
     def close(self) -> None:
         for source in self._sources.values():

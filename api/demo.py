@@ -11,17 +11,24 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pydantic import SecretStr
 from rich.console import Console
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.context import AppContext
 from archive.clock import utcnow
 from archive.directory.service import sync_directory
 from archive.simulator.directory_feed import directory_of
 from archive.simulator.fakesdk import build_fake_sdk
+from archive.simulator.handover import HandoverWorld
 from archive.simulator.runtime import SimulatedWeCom
 from archive.simulator.server import SimulatorServer
+from audit.detect.rules.service import ensure_starter_rules
+from audit.events.models import ContactEvent
+from audit.events.service import record_contact_event
 from config.database import session_scope
 from config.settings import CorpSettings, Settings
 
@@ -51,20 +58,58 @@ def prepare_demo(settings: Settings, console: Console) -> DemoEnvironment:
     ).start()
     # The fake SDK (in the worker process) finds the simulated WeCom through this variable.
     os.environ["WECOM_FAKE_SDK_URL"] = server.url
+    # WeCom's customer-contact API on the same server: two members have left, with customers
+    # and groups to hand over (`handover:discover` opens their cases).
+    handover = HandoverWorld.build(simulator.company, server.clock_ms()).install(server)
     settings.wecom = CorpSettings(
-        corp_id=simulator.corp_id, archive_secret=SecretStr(simulator.archive_secret), api_base_url=server.url
+        corp_id=simulator.corp_id,
+        archive_secret=SecretStr(simulator.archive_secret),
+        contact_secret=SecretStr(handover.contact_secret),
+        api_base_url=server.url,
     )
     settings.sdk.library_path = build_fake_sdk()
     context = AppContext(settings)
     context.migrate()
     departments, members = directory_of(simulator.company)
     with session_scope(context.session_factory) as session:
+        # Everyone as they were, then without the leavers (who keep their departments).
         sync_directory(session, simulator.corp_id, departments, members, utcnow())
+        staying = [member for member in members if member.userid not in handover.departed]
+        sync_directory(session, simulator.corp_id, departments, staying, utcnow())
+        record_departure_deletions(session, handover)
+        seeded = ensure_starter_rules(session, utcnow(), settings.detection.lexicon_data_dir)
+    if seeded:
+        console.print(f"Loaded {seeded} starter lexicon groups (`wecom-audit lexicon list` shows them).")
     registered = set(context.keyring(simulator.corp_id).versions())
     for pair in simulator.key_pairs():
         if pair.version not in registered:
             context.key_store.add(simulator.corp_id, pair.version, pair.private_pem())
     return DemoEnvironment(simulator, server, context)
+
+
+def record_departure_deletions(session: Session, handover: HandoverWorld) -> None:
+    """The customers the leavers deleted in their last days, as the callback endpoint
+    stores WeCom's ``del_external_contact`` events (once: the demo restarts keep them)."""
+    corp_id = handover.company.corp_id
+    for deletion in handover.deletions:
+        known = session.execute(
+            select(ContactEvent.id).where(
+                ContactEvent.corp_id == corp_id,
+                ContactEvent.user_id == deletion.userid,
+                ContactEvent.external_user_id == deletion.external_userid,
+                ContactEvent.change_type == "del_external_contact",
+            )
+        ).first()
+        if known is None:
+            record_contact_event(
+                session,
+                corp_id=corp_id,
+                change_type="del_external_contact",
+                user_id=deletion.userid,
+                external_user_id=deletion.external_userid,
+                occurred_at=datetime.fromtimestamp(deletion.deleted_ms / 1000, UTC),
+                raw={"ChangeType": "del_external_contact", "UserID": deletion.userid},
+            )
 
 
 class LiveTraffic:
@@ -86,3 +131,81 @@ class LiveTraffic:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(5)
+
+
+class SentimentTraining:
+    """Trains the sentiment model once, in the background, when none exists yet.
+
+    The demo shows pulled data first: the thread starts after the scheduler, and the
+    detection stage runs without sentiment until the model exists, then picks it up
+    (``TrainedSentiment`` looks again on every run while the model is missing).
+    """
+
+    def __init__(self, settings: Settings, console: Console) -> None:
+        self._model_dir = settings.sentiment_model_dir
+        self._console = console
+        self._thread = threading.Thread(target=self._run, name="sentiment-training", daemon=True)
+
+    def needed(self) -> bool:
+        try:
+            from audit.nlp.sentiment import model_versions
+        except ImportError:  # the nlp extra is not installed: detection runs without sentiment
+            return False
+        return not model_versions(self._model_dir)
+
+    def start(self) -> None:
+        """Start training if no model exists (a daemon thread: stopping the demo abandons it,
+        and the next start trains again; a half-written version is never used)."""
+        if not self.needed():
+            return
+        self._console.print(
+            "Training the sentiment model once (about a minute, in the background); "
+            "until it is ready, detection runs without sentiment."
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        from audit.nlp.sentiment import ensure_model
+
+        try:
+            path = ensure_model(self._model_dir)
+        except Exception as exc:  # reported, not fatal: the demo goes on without sentiment
+            self._console.print(
+                f"[yellow]Sentiment training failed ({type(exc).__name__}: {exc}); "
+                "run `wecom-audit nlp train` to see why.[/]"
+            )
+            return
+        self._console.print(f"Sentiment model ready: [bold]{path.name}[/] (used from the next detection run).")
+
+
+DEMO_OFFICER = "demo"
+DEMO_USERS = ((DEMO_OFFICER, "compliance_officer"), ("demo-manager", "manager"))
+
+
+def ensure_demo_users(context: AppContext) -> dict[str, str]:
+    """Company-wide demo accounts to sign in with — a compliance officer (``demo``) and a
+    handover manager (``demo-manager``); returns the new passwords by username the first
+    time (shown once), nothing for accounts that already exist."""
+    import secrets
+
+    from audit.security import service as security
+    from audit.security.errors import Conflict
+
+    created: dict[str, str] = {}
+    for username, role in DEMO_USERS:
+        password = secrets.token_urlsafe(12)
+        try:
+            with session_scope(context.session_factory) as session:
+                security.create_user(
+                    session,
+                    security.cli_principal("demo"),
+                    username=username,
+                    password=password,
+                    role=role,
+                    scope_all=True,
+                    now=utcnow(),
+                )
+        except Conflict:
+            continue
+        created[username] = password
+    return created

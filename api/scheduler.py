@@ -8,8 +8,9 @@ repeated triggers while a pull runs coalesce into one.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -20,9 +21,19 @@ from archive.integrity.jobs import checkpoint_all
 from archive.media.downloader import MediaReport
 from archive.puller import PullReport
 from archive.retention.jobs import dispose_all
+from audit.alerts.jobs import detect_and_notify
+from audit.handover.discovery import discover_cases
+from audit.handover.polling import poll_executing
+from audit.monitor.jobs import run_all as run_monitor
+from audit.stage import DetectionStage, TrainedSentiment
 from config.logs import get_logger
+from search.jobs import index_tick
 
 log = get_logger("api.scheduler")
+
+HANDOVER_POLL_INTERVAL_S = 60  # transfer results (customers have 24 h to refuse)
+HANDOVER_DISCOVER_INTERVAL_S = 600  # departed members in get_unassigned_list
+HANDOVER_FIRST_DISCOVER_S = 45
 
 
 class PullScheduler:
@@ -34,6 +45,7 @@ class PullScheduler:
         self.last_reports: dict[str, PullReport] = {}
         self.last_media_reports: dict[str, MediaReport] = {}
         self.heartbeat: datetime | None = None
+        self.detection_stage: DetectionStage | None = None  # built on first run (keeps compiled rules)
 
     def start(self) -> None:
         settings = self.context.settings
@@ -45,9 +57,32 @@ class PullScheduler:
         self._every(settings.scheduler.checkpoint_interval_s, self.checkpoint, "integrity:checkpoint")
         # Retention: one disposition run a day for every corp (holds and locks are honoured there).
         self._every(settings.scheduler.disposition_interval_s, self.dispose, "retention:dispose")
+        # Detection after storage (outbox consumer "detect"), then alert notifications.
+        self._every(settings.alerts.detect_interval_s, self.detect, "detect:stage")
+        # Group monitoring rollups, reply timeouts and spikes (reads detection results).
+        self._every(settings.monitor.interval_s, self.monitor, "monitor:rollups")
+        self._every(settings.search.indexer_interval_s, self.index_search, "search:index")
+        # Handover cases need the 客户联系 secret: without one there is nothing to ask WeCom.
+        if self._handover_corps():
+            self._every(HANDOVER_POLL_INTERVAL_S, self.poll_handovers, "handover:poll")
+            # First soon after start (after the first pull), so new leavers are not 10 minutes away.
+            self._every(
+                HANDOVER_DISCOVER_INTERVAL_S,
+                self.discover_handovers,
+                "handover:discover",
+                first_in_s=HANDOVER_FIRST_DISCOVER_S,
+            )
         self.scheduler.start()
 
-    def _every(self, seconds: float, job: Callable[..., object], job_id: str, *args: str, now: bool = False) -> None:
+    def _every(
+        self,
+        seconds: float,
+        job: Callable[..., object],
+        job_id: str,
+        *args: str,
+        now: bool = False,
+        first_in_s: float | None = None,
+    ) -> None:
         """One job at a time per id (a run still going absorbs the next tick)."""
         self.scheduler.add_job(
             job,
@@ -58,6 +93,7 @@ class PullScheduler:
             max_instances=1,
             coalesce=True,
             **({"next_run_time": datetime.now(UTC)} if now else {}),
+            **({"next_run_time": datetime.now(UTC) + timedelta(seconds=first_in_s)} if first_in_s is not None else {}),
         )
 
     def pull(self, corp_id: str, trigger: str = "schedule") -> PullReport | None:
@@ -89,6 +125,53 @@ class PullScheduler:
     def dispose(self) -> None:
         corp_ids = [corp.corp_id for corp in self.context.settings.corps()]
         dispose_all(self.context.session_factory, corp_ids, blob_store=self.context.blob_store)
+
+    def detect(self) -> None:
+        settings = self.context.settings
+        if self.detection_stage is None:
+            self.detection_stage = DetectionStage(
+                settings.detection, settings.alerts, sentiment=TrainedSentiment.from_settings(settings)
+            )
+        detect_and_notify(self.detection_stage, self.context.session_factory, settings.notify)
+
+    def monitor(self) -> None:
+        run_monitor(self.context.session_factory, self.context.settings)
+
+    def index_search(self) -> None:
+        search = self.context.settings.search
+        index_tick(
+            self.context.session_factory,
+            self.context.search_backend,
+            batch=search.indexer_batch,
+            budget_s=search.indexer_interval_s * 4,
+        )
+
+    def _handover_corps(self) -> list[str]:
+        return [corp.corp_id for corp in self.context.settings.corps() if corp.contact_secret.get_secret_value()]
+
+    def poll_handovers(self) -> None:
+        """Read the transfer results of every executing handover case."""
+        for corp_id in self._handover_corps():
+            try:
+                asyncio.run(self._poll_handovers(corp_id))
+            except ArchiveError as exc:
+                log.error("handover.poll.not_started", corp_id=corp_id, error_code=exc.code, error=str(exc))
+
+    async def _poll_handovers(self, corp_id: str) -> None:
+        async with self.context.wecom_contacts(corp_id) as contacts:
+            await poll_executing(self.context.session_factory, contacts, corp_id, datetime.now(UTC))
+
+    def discover_handovers(self) -> None:
+        """Open a case for every departed member WeCom lists with unassigned customers."""
+        for corp_id in self._handover_corps():
+            try:
+                asyncio.run(self._discover_handovers(corp_id))
+            except ArchiveError as exc:
+                log.error("handover.discover.not_started", corp_id=corp_id, error_code=exc.code, error=str(exc))
+
+    async def _discover_handovers(self, corp_id: str) -> None:
+        async with self.context.wecom_contacts(corp_id) as contacts:
+            await discover_cases(self.context.session_factory, contacts, corp_id, datetime.now(UTC))
 
     def trigger(self, corp_id: str) -> None:
         """Run the corp's pull job now (debounced: a running pull absorbs the trigger)."""

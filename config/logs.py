@@ -51,6 +51,13 @@ def configure_logging(level: str = "INFO", *, json_output: bool = False, stream:
     # httpx logs request URLs, and WeCom puts the secret and token in the query string.
     for noisy in ("apscheduler", "alembic", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.scheduler").addFilter(_skipped_while_running)
+
+
+def _skipped_while_running(record: logging.LogRecord) -> bool:
+    """Drop APScheduler's warning that a tick was skipped because the job's previous run is
+    still going: by design (one run per job id, the next tick absorbs the work), not news."""
+    return "maximum number of running instances reached" not in record.getMessage()
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -38,6 +38,8 @@ class CorpSettings(BaseModel):
 
     corp_id: str = ""
     archive_secret: SecretStr = SecretStr("")
+    # The 客户联系 secret: externalcontact/* APIs (handover transfers) reject the archive secret.
+    contact_secret: SecretStr = SecretStr("")
     # WeCom's HTTP API (gettoken, msgaudit/*); the simulator serves the same paths.
     api_base_url: str = "https://qyapi.weixin.qq.com"
     # Private keys by publickey_ver, in addition to those registered with ``keys add``.
@@ -106,6 +108,148 @@ class ApiSettings(BaseModel):
     port: int = 8080
 
 
+class AlertSettings(BaseModel):
+    """Detection stage and alert de-duplication (see docs/adr/0012-alerts-and-review.md)."""
+
+    # Hits of one rule in one conversation within one window become one alert.
+    dedupe_window_minutes: int = 60
+    # Hits below this severity are stored but raise no alert.
+    min_severity: str = "low"
+    # Sentiment intents that raise an alert of their own.
+    alert_intents: list[str] = Field(default_factory=lambda: ["threat", "complaint"])
+    # Messages per detection-stage transaction, and how often the stage runs.
+    detect_batch_messages: int = 2000
+    detect_interval_s: float = 10.0
+    # Share of unflagged conversations drawn for supervisory review per period (0 … 1).
+    sampling_rate: float = 0.02
+    sampling_seed: int = 0
+
+
+class WebhookTarget(BaseModel):
+    url: str = Field(default="", repr=False)
+    # HMAC-SHA256 key for the X-WecomAudit-Signature header.
+    secret: SecretStr = SecretStr("")
+
+
+class NotifySettings(BaseModel):
+    """Where notifications go. Routing targets name entries here (``webhook:<name>``,
+    ``wecom:<name>``) or are e-mail addresses (``email:<address>``), so secrets stay in settings."""
+
+    webhooks: dict[str, WebhookTarget] = Field(default_factory=dict)
+    # Group-robot webhook URLs; the ``key`` in the URL is the robot's secret.
+    wecom_robots: dict[str, SecretStr] = Field(default_factory=dict)
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    mail_from: str = "wecom-audit@localhost"
+    timeout_s: float = 10.0
+    max_attempts: int = 6
+    backoff_base_s: float = 30.0
+    # More than ``digest_threshold`` notifications to one target within the window → one digest.
+    digest_threshold: int = 5
+    digest_window_minutes: int = 10
+    deliver_interval_s: float = 15.0
+    # Link shown in notifications (the console's alert page); empty = none.
+    console_url: str = ""
+
+
+class DetectionSettings(BaseModel):
+    """What the detectors treat as risky beyond the rule tables (which live in the database)."""
+
+    # Working hours are judged in this zone; messages outside them are "after hours".
+    timezone: str = "Asia/Shanghai"
+    working_hours_start: str = "09:00"
+    working_hours_end: str = "18:00"
+    # ISO weekdays: 1 = Monday … 7 = Sunday.
+    working_days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+    # Also match lexicon terms by their pinyin (catches homophones; more false positives).
+    pinyin_matching: bool = False
+    # Links to these domains (and their subdomains) are not reported.
+    url_allow_domains: list[str] = Field(default_factory=lambda: ["work.weixin.qq.com", "weixin.qq.com"])
+    # Red packets at or above this total (CNY) are reported.
+    red_packet_threshold_yuan: float = 200.0
+    # A directory of lexicon/variant CSV files replacing the packaged starter data.
+    lexicon_data_dir: Path | None = None
+    # A customer message unanswered this long (working time) is a reply timeout.
+    reply_timeout_minutes: int = 30
+
+
+class CallbackSettings(BaseModel):
+    """WeCom's callback (``/wecom/callback``): the Token and EncodingAESKey set on the admin page."""
+
+    token: SecretStr = SecretStr("")
+    encoding_aes_key: SecretStr = SecretStr("")
+    # A delivery whose timestamp is further than this from our clock is refused (replays).
+    replay_window_s: int = 300
+    # msgaudit_notify triggers a pull at most this often per corp (WeCom sends one per 15 s at most).
+    debounce_s: float = 15.0
+
+
+class AuthSettings(BaseModel):
+    """Logins, sessions and API tokens of the audit API and console."""
+
+    session_ttl_s: int = 8 * 3600
+    session_idle_s: int = 3600
+    # "auto": Secure cookies when the request came over TLS (directly or, with
+    # trust_proxy_headers, per X-Forwarded-Proto); "always"/"never" force it.
+    cookie_secure: str = "auto"
+    cookie_samesite: str = "strict"
+    trust_proxy_headers: bool = False
+    # Failed logins before the account is locked, and for how long.
+    lockout_threshold: int = 5
+    lockout_s: int = 900
+    # Login attempts per client address per minute (any outcome).
+    login_attempts_per_minute: int = 20
+    token_default_ttl_days: int = 90
+
+
+class MonitorSettings(BaseModel):
+    """Group monitoring rollups, reply metrics and spike detection (docs/adr/0013-group-monitoring.md).
+    Working hours and the reply timeout are in ``detection``."""
+
+    interval_s: float = 60.0
+    # Spike (舆情): today above the room's trailing mean + k·stddev, with minimum volumes.
+    baseline_days: int = 14
+    spike_k: float = 3.0
+    spike_min_messages: int = 20
+    spike_min_baseline_days: int = 7
+    spike_lookback_days: int = 2
+    top_words: bool = True
+
+
+class SearchSettings(BaseModel):
+    """The search index: the embedded SQLite index (default) or Elasticsearch."""
+
+    backend: Literal["embedded", "elasticsearch"] = "embedded"
+    # Directory of the embedded index; empty means ``<data_dir>/search``.
+    embedded_path: Path | None = None
+    es_urls: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:9200"])
+    es_index_prefix: str = "wecom-messages"
+    es_shards: int = 1
+    es_replicas: int = 0
+    # An extra analyzer field for installations with IK/smartcn (e.g. "ik_max_word").
+    es_analyzer: str | None = None
+    es_partition: Literal["month", "year"] = "year"  # month only past ~50M messages a year (ADR 0009)
+    # Messages per bulk call of the indexer, and how often the scheduler runs it.
+    indexer_batch: int = 2000
+    indexer_interval_s: float = 5.0
+    # after:/before: dates and the "day" facet are read in this zone.
+    timezone: str = "Asia/Shanghai"
+
+
+class NlpSettings(BaseModel):
+    """Sentiment and complaint/threat intent (``audit.nlp``, trained by `wecom-audit nlp train`)."""
+
+    # Versions live in sub-directories; the newest is used. Empty: <data_dir>/models/sentiment.
+    model_dir: Path | None = None
+    # Messages per nlp.pipe batch.
+    batch_size: int = 256
+    # A message is "negative" when the model's probability of negative reaches this.
+    negative_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
 class LoggingSettings(BaseModel):
     level: str = "INFO"
     json_output: bool = Field(default=False, alias="json")
@@ -130,6 +274,14 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     completeness: CompletenessSettings = Field(default_factory=CompletenessSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    callback: CallbackSettings = Field(default_factory=CallbackSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    detection: DetectionSettings = Field(default_factory=DetectionSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    nlp: NlpSettings = Field(default_factory=NlpSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -149,6 +301,14 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         return self.database.url or f"sqlite:///{self.data_dir / 'wecom-audit.db'}"
+
+    @property
+    def search_index_dir(self) -> Path:
+        return self.search.embedded_path or self.data_dir / "search"
+
+    @property
+    def sentiment_model_dir(self) -> Path:
+        return self.nlp.model_dir or self.data_dir / "models" / "sentiment"
 
     @property
     def keys_dir(self) -> Path:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from archive.schema import metadata
 from config.database import create_db_engine
 from config.settings import load_settings
+from search.schema import metadata  # the top data layer: imports every model below it
 
 target_metadata = metadata
 

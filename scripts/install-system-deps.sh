@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
 # Installs the Debian packages wecom-audit needs, only those missing. Idempotent.
-#   build: compiler, libcurl and OpenSSL headers for the fake Finance SDK
-#   test:  PostgreSQL (the test suite runs against it as well as SQLite)
+#   build: compiler, libcurl and OpenSSL headers for the fake Finance SDK; Pango and the
+#          Noto CJK fonts for PDF handover reports (WeasyPrint); ffmpeg to play AMR voice
+#          messages in the browser; Node.js and npm (when the machine has no npm) to vendor
+#          the console's front-end packages from the npm registry
+#   test:  PostgreSQL (the test suite runs against it as well as SQLite); Maven, which
+#          scripts/elasticsearch.py uses to fetch Elasticsearch (it needs a JDK 21+ too);
+#          Chromium for the console's browser tests (Playwright drives Debian's build) and an
+#          emoji font for their screenshots
 set -euo pipefail
 
-packages=(gcc make libcurl4-openssl-dev libssl-dev)
+packages=(gcc make libcurl4-openssl-dev libssl-dev libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk ffmpeg)
 for group in "$@"; do
   case "$group" in
     build) ;;
-    test) packages+=(postgresql) ;;
+    test) packages+=(postgresql maven chromium fonts-noto-color-emoji) ;;
     *) echo "unknown group: $group (use: build, test)" >&2; exit 2 ;;
   esac
 done
+
+# Machines often carry a Node.js of their own (with npm inside): Debian's only when there is none.
+command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for package in "${packages[@]}"; do

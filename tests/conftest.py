@@ -7,18 +7,23 @@ A component that is genuinely absent skips its tests locally, but fails them in 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -157,6 +162,16 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
 
 
 @pytest.fixture
+def postgresql_database(postgres_server: PostgresServer) -> Iterator[Database]:
+    """For behaviour only PostgreSQL can show (e.g. concurrent writers committing out of order)."""
+    url = postgres_server.create_database()
+    engine = create_db_engine(url)
+    migrate.upgrade(engine)
+    yield Database(url, engine, make_session_factory(engine))
+    engine.dispose()
+
+
+@pytest.fixture
 def sqlite_database(tmp_path: Path) -> Iterator[Database]:
     url = f"sqlite:///{tmp_path / 'wecom-audit.db'}"
     engine = create_db_engine(url)
@@ -219,7 +234,7 @@ def edge(database: Database, fake_sdk_library: Path, tmp_path: Path, monkeypatch
     settings = Settings(
         data_dir=tmp_path / "data",
         database=DatabaseSettings(url=database.url),
-        wecom=CorpSettings(corp_id=simulator.corp_id, archive_secret=simulator.archive_secret),
+        wecom=CorpSettings(corp_id=simulator.corp_id, archive_secret=SecretStr(simulator.archive_secret)),
         sdk=SdkSettings(library_path=fake_sdk_library, retry_backoff_s=0.01, timeout_s=5),
     )
     yield Edge(simulator, server, settings, database)
@@ -234,3 +249,61 @@ def wait_for(predicate: object, timeout_s: float = 10.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+# --- Elasticsearch (a real node from Maven Central: scripts/elasticsearch.py) ----------------
+
+
+def elasticsearch_script() -> ModuleType:
+    """``scripts/elasticsearch.py`` as a module (it is a standalone script, not a package)."""
+    path = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch.py"
+    spec = importlib.util.spec_from_file_location("wecom_audit_elasticsearch_script", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module by name
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real single-node Elasticsearch for the session (its ``Node`` handle: ``start()``,
+    ``stop()``, ``url()``; the fault tests stop and restart it, data survives)."""
+    script = elasticsearch_script()
+    node = script.Node(tmp_path_factory.mktemp("elasticsearch"))
+    try:
+        node.start()
+    except script.NodeError as error:
+        require("Elasticsearch", f"{error} (run `scripts/elasticsearch.py fetch`)")
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_url(elasticsearch_node: Any) -> str:
+    """The URL of the session's Elasticsearch node (started on first use)."""
+    return str(elasticsearch_node.start())
+
+
+# --- the handover world (issue 7): departed members, their customers, an archive of their chats ---
+
+
+@pytest.fixture
+def handover_edge(
+    database: Database, fake_sdk_library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    """``tests.audit.handover.edge.HandoverWorldEdge``: the simulated company with departed
+    members on a real loopback server (customer-contact API + Finance SDK feed), their chats
+    pulled into ``database``, their deletions before leaving stored as contact events."""
+    from tests.audit.handover.edge import open_handover_edge
+
+    with open_handover_edge(database, fake_sdk_library, tmp_path, monkeypatch) as handover:
+        yield handover
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running in the main
+    thread until the session ends, and later ``asyncio.run`` calls would refuse to start."""
+    items.sort(key=lambda item: "tests/console/" in item.nodeid.replace("\\", "/"))

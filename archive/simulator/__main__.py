@@ -13,8 +13,10 @@ import argparse
 import json
 from pathlib import Path
 
+from archive.simulator.handover import HandoverWorld
 from archive.simulator.runtime import SimulatedWeCom
 from archive.simulator.server import SimulatorServer
+from archive.wecom.callback_crypto import CallbackCrypto
 
 
 def main() -> None:
@@ -31,6 +33,9 @@ def main() -> None:
     serve.add_argument("--seed", type=int, default=7)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=18930)
+    serve.add_argument("--callback-url", default=None, help="POST contact-change callbacks here")
+    serve.add_argument("--callback-token", default="", help="the callback Token (with --callback-url)")
+    serve.add_argument("--callback-aes-key", default="", help="the callback EncodingAESKey (43 characters)")
     arguments = parser.parse_args()
 
     simulator = SimulatedWeCom(arguments.data_dir, seed=arguments.seed)
@@ -47,6 +52,11 @@ def main() -> None:
         host=arguments.host,
         port=arguments.port,
     )
+    # The handover world (departed members, transfers) on the customer-contact API.
+    world = HandoverWorld.build(simulator.company, server.clock_ms()).install(server)
+    if arguments.callback_url:
+        crypto = CallbackCrypto(arguments.callback_token, arguments.callback_aes_key, simulator.corp_id)
+        world.callbacks.configure(crypto, arguments.callback_url)
     print(json.dumps({"url": server.url, "corp_id": simulator.corp_id}), flush=True)
     try:
         server.serve_forever()

@@ -74,6 +74,10 @@ class SimulatorServer:
         self.media_requests: list[tuple[str, int]] = []
         # The path (never the query: it holds secrets and tokens) of every /cgi-bin request.
         self.api_requests: list[str] = []
+        # Routes and secrets added by extensions (archive.simulator.handover installs the
+        # customer-contact API); looked up per request, so they can be added after start().
+        self.extra_routes: dict[tuple[str, str], Callable[[dict[str, str], bytes], Reply]] = {}
+        self.extra_secrets: set[str] = set()
         self._tokens: dict[str, int] = {}  # access token → expiry on the server's clock (ms)
         self._tokens_lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, port), _handler_class(self))
@@ -171,7 +175,11 @@ class SimulatorServer:
     # --- the HTTP API (/cgi-bin) --------------------------------------------------------
 
     def get_token(self, query: dict[str, str], _body: bytes) -> Reply:
-        error = self._check_credentials({"corpid": query.get("corpid"), "secret": query.get("corpsecret")})
+        secret = query.get("corpsecret")
+        # One token pool for every secret: the simulator does not tell secrets' tokens apart.
+        if secret in self.extra_secrets:
+            secret = self.secret
+        error = self._check_credentials({"corpid": query.get("corpid"), "secret": secret})
         if error:
             return _json(200, {"errcode": error[0], "errmsg": error[1]})
         now_ms = self.clock_ms()
@@ -203,6 +211,10 @@ class SimulatorServer:
         # The simulated company has one licence edition: every type lists every member.
         ids = json.loads(self.store.get_meta(PERMIT_USER_LIST_META_KEY) or "[]")
         return _json(200, {"errcode": 0, "errmsg": "ok", "ids": ids})
+
+    def check_token(self, token: str | None) -> tuple[int, str] | None:
+        """(errcode, errmsg) when ``token`` is missing, unknown or expired; None when valid."""
+        return self._check_token(token)
 
     def _check_token(self, token: str | None) -> tuple[int, str] | None:
         if not token:
@@ -259,7 +271,7 @@ def _handler_class(server: SimulatorServer) -> type[BaseHTTPRequestHandler]:
 
         def _api(self, method: str, payload: bytes) -> None:
             url = urlsplit(self.path)
-            route = api_routes.get((method, url.path))
+            route = api_routes.get((method, url.path)) or server.extra_routes.get((method, url.path))
             if route is None:
                 self._reply(404, {"Content-Type": "text/plain"}, b"not found")
                 return

@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import httpx
 
@@ -43,6 +43,12 @@ for _noisy in ("httpx", "httpcore"):
     logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 log = get_logger("archive.wecom")
+
+_T = TypeVar("_T")
+
+
+async def _awaited(awaitable: Awaitable[_T]) -> _T:
+    return await awaitable
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ class WeComClient:
         retry_attempts: int = DEFAULT_RETRY_ATTEMPTS,
         retry_backoff_s: float = DEFAULT_RETRY_BACKOFF_S,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if retry_attempts < 1:
             raise ValueError("retry_attempts must be at least 1")
@@ -77,6 +84,7 @@ class WeComClient:
         self._retry_attempts = retry_attempts
         self._retry_backoff_s = retry_backoff_s
         self._monotonic = monotonic
+        self._sleep = sleep  # injectable so tests see the backoff without waiting for it
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, transport=transport)
         self._token: _AccessToken | None = None
         self._token_lock = asyncio.Lock()  # concurrent calls share one gettoken
@@ -107,15 +115,28 @@ class WeComClient:
             )
         return ids
 
-    async def _call(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, query: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """One API call with this client's token: its JSON answer when ``errcode`` is 0.
+
+        Raises a :class:`WeComApiError` subclass for any other errcode (see ``errors.py``);
+        used by the typed wrappers (``archive.wecom.contacts``)."""
+        return await self._call(method, path, body, query=query)
+
+    async def _call(
+        self, method: str, path: str, body: dict[str, Any] | None, *, query: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         call = path.removeprefix("/cgi-bin/")
         token = await self._access_token()
-        document = await self._request(method, path, call, params={"access_token": token}, body=body)
+        document = await self._request(method, path, call, params={**(query or {}), "access_token": token}, body=body)
         if _errcode(document) in TOKEN_ERRCODES:
             log.info("archive.wecom.token_refreshed", corp_id=self.corp_id, errcode=_errcode(document))
             self._forget(token)
             token = await self._access_token()
-            document = await self._request(method, path, call, params={"access_token": token}, body=body)
+            document = await self._request(
+                method, path, call, params={**(query or {}), "access_token": token}, body=body
+            )
         if _errcode(document) != 0:
             raise error_for_errcode(_errcode(document), str(document.get("errmsg", "")), call)
         return document
@@ -165,7 +186,7 @@ class WeComClient:
                     return document
             if attempt < self._retry_attempts:
                 log.warning("archive.wecom.retry", corp_id=self.corp_id, call=call, attempt=attempt, reason=failure)
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
                 delay *= 2
         raise WeComTransientError(
             f"WeCom {call} failed {self._retry_attempts} times ({failure})",
@@ -223,6 +244,11 @@ class BlockingWeComClient:
 
     def permit_users(self, user_type: int | None = None) -> list[str]:
         return self._runner.run(self._client.permit_users(user_type))
+
+    def run(self, operation: Callable[[WeComClient], Awaitable[_T]]) -> _T:
+        """Run any async operation on the wrapped client, e.g.
+        ``blocking.run(lambda client: WeComContacts(client).unassigned_customers())``."""
+        return self._runner.run(_awaited(operation(self._client)))
 
     def close(self) -> None:
         try:

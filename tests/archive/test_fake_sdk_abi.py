@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.conftest import require
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHUNK = 512 * 1024
 ENV_PREFIX = "WECOM_FAKE_SDK_"
@@ -368,7 +370,7 @@ def lines(proc: subprocess.CompletedProcess[str]) -> list[Any]:
 def test_exports_exactly_the_sdk_api(lib_path: Path) -> None:
     nm = shutil.which("nm")
     if nm is None:
-        pytest.skip("nm (binutils) not installed")
+        require("nm (binutils)", "install Debian's binutils (gcc depends on it)")
     out = subprocess.run([nm, "-D", "--defined-only", str(lib_path)], capture_output=True, text=True, check=True).stdout
     functions = {
         parts[-1]

@@ -1,0 +1,1 @@
+"""Authentication at the HTTP edge: session cookies (with CSRF) and bearer tokens."""

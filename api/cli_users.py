@@ -1,0 +1,241 @@
+"""``wecom-audit users …``, ``tokens …`` and ``access-log …``: bootstrap the first admin,
+manage accounts and API tokens from the server, verify the access log.
+
+The command line acts as an administrator (whoever can run it on the server can read its
+configuration anyway); every change is written to the access log as ``cli:<os user>``.
+Passwords are read without echo, or from stdin with ``--password-stdin`` for scripts.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from api.context import AppContext
+from archive.clock import utcnow
+from audit.access import log as access_log
+from audit.handover.inheritance import apply_pending_inheritances
+from audit.security import scope as scopes
+from audit.security import service as security
+from audit.security.errors import SecurityError
+from audit.security.principal import Principal
+from config.database import session_scope
+from config.logs import configure_logging
+from config.settings import ConfigError, load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+users_app = typer.Typer(help="Users of the audit API and console.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens for integrations.", no_args_is_help=True)
+access_log_app = typer.Typer(help="The access log (who read which chats).", no_args_is_help=True)
+
+T = TypeVar("T")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(users_app, name="users")
+    app.add_typer(tokens_app, name="tokens")
+    app.add_typer(access_log_app, name="access-log")
+
+
+def _operator() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _run(work: Callable[[Session, Principal], T]) -> T:
+    """One committed unit of work as the CLI operator; errors become a message and exit 1."""
+    settings = load_settings()
+    configure_logging(settings.logging.level, json_output=settings.logging.json_output)
+    context = AppContext(settings)
+    try:
+        context.migrate()
+        with session_scope(context.session_factory) as session:
+            return work(session, security.cli_principal(_operator()))
+    except (SecurityError, ConfigError) as exc:
+        err_console.print(f"[bold red]Error:[/] {exc}")
+        hint = getattr(exc, "hint", "")
+        if hint:
+            err_console.print(f"[yellow]What to do:[/] {hint}")
+        raise typer.Exit(code=1) from None
+    finally:
+        context.close()
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+def _departments(values: list[str]) -> list[tuple[str, int]]:
+    parsed = []
+    for value in values:
+        corp_id, _, dept = value.rpartition(":")
+        if not corp_id or not dept.isdigit():
+            raise typer.BadParameter(f"{value!r}: write departments as CORP_ID:DEPT_ID")
+        parsed.append((corp_id, int(dept)))
+    return parsed
+
+
+@users_app.command("add")
+def add_user(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, compliance_officer, reviewer, manager or auditor.")],
+    display_name: Annotated[str, typer.Option(help="Shown in the console.")] = "",
+    scope_all: Annotated[bool, typer.Option("--scope-all", help="May read chats of every department.")] = False,
+    department: Annotated[
+        list[str] | None, typer.Option(help="CORP_ID:DEPT_ID; the user reads this department subtree (repeatable).")
+    ] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    wecom_userid: Annotated[
+        str | None,
+        typer.Option(help="The user's WeCom userid: they inherit handover successors' conversations through it."),
+    ] = None,
+    corp: Annotated[
+        str | None, typer.Option("--corp", help="Corp of --wecom-userid (default: the configured one).")
+    ] = None,
+) -> None:
+    """Create a user (the first one is usually an admin: `users add alice --role admin`)."""
+    password = _read_password(password_stdin)
+    departments = _departments(department or [])
+
+    def create(session: Session, actor: Principal) -> tuple[security.UserView, int]:
+        member = (load_settings().corp(corp).corp_id, wecom_userid) if wecom_userid else None
+        now = utcnow()
+        view = security.create_user(
+            session,
+            actor,
+            username=username,
+            password=password,
+            role=role,
+            display_name=display_name,
+            scope_all=scope_all,
+            departments=departments,
+            wecom_member=member,
+            now=now,
+        )
+        # Conversations the member inherited before the account existed (handover cases).
+        return view, apply_pending_inheritances(session, view.id, now) if member else 0
+
+    view, inherited = _run(create)
+    console.print(f"Created user [bold]{view.username}[/] ({view.role}).")
+    if inherited:
+        console.print(f"Granted {inherited} conversations {wecom_userid} inherited through handover cases.")
+
+
+@users_app.command("list")
+def list_users() -> None:
+    """Every user with role, scope and state."""
+    users = _run(lambda session, _: security.list_users(session))
+    table = Table("user", "name", "role", "scope", "state")
+    for user in users:
+        scope = "all departments" if user.scope_all else ", ".join(f"{c}:{d}" for c, d in user.departments) or "-"
+        state = "disabled" if user.disabled else ("locked" if user.locked_until else "active")
+        table.add_row(user.username, user.display_name, user.role, scope, state)
+    console.print(table)
+
+
+@users_app.command("disable")
+def disable_user(username: str) -> None:
+    """Disable a user (kept for the access log; their sessions end at once)."""
+    _run(lambda session, actor: security.disable_user(session, actor, username, utcnow()))
+    console.print(f"Disabled [bold]{username}[/].")
+
+
+@users_app.command("passwd")
+def set_password(
+    username: str,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+) -> None:
+    """Set a user's password (also unlocks the account and ends its sessions)."""
+    password = _read_password(password_stdin)
+    _run(lambda session, actor: security.set_password(session, actor, username, password, utcnow()))
+    console.print(f"Password of [bold]{username}[/] changed.")
+
+
+@users_app.command("protect")
+def protect(
+    corp_id: str,
+    userid: str,
+    reason: Annotated[str, typer.Option(help="Why (e.g. 'executive').")],
+    officer: Annotated[list[str], typer.Option(help="User name of an officer who may open these chats.")],
+) -> None:
+    """Protect a member: only the named officers may open chats they take part in."""
+    _run(
+        lambda session, actor: scopes.protect_person(
+            session, actor, corp_id=corp_id, userid=userid, reason=reason, officers=officer, now=utcnow()
+        )
+    )
+    console.print(f"{userid} is protected; officers: {', '.join(officer)}.")
+
+
+@tokens_app.command("create")
+def create_token(
+    username: str,
+    name: Annotated[str, typer.Option(help="What the token is for.")],
+    permission: Annotated[list[str], typer.Option(help="A permission of the user's role (repeatable).")],
+    ttl_days: Annotated[int, typer.Option(help="Days until it expires.")] = 90,
+) -> None:
+    """Create an API token. Its secret is printed once, here."""
+    view, secret = _run(
+        lambda session, actor: security.create_token(
+            session,
+            actor,
+            username=username,
+            name=name,
+            permissions=permission,
+            ttl=timedelta(days=ttl_days),
+            now=utcnow(),
+        )
+    )
+    console.print(f"Token {view.id} for {view.username}, expires {view.expires_at:%Y-%m-%d}. Store it now:")
+    print(secret)  # plain stdout: it can be piped into a secret store
+
+
+@tokens_app.command("list")
+def list_tokens(username: Annotated[str | None, typer.Option(help="Only this user's tokens.")] = None) -> None:
+    tokens = _run(lambda session, _: security.list_tokens(session, username))
+    table = Table("id", "user", "name", "prefix", "permissions", "expires", "state")
+    for token in tokens:
+        state = "revoked" if token.revoked_at else "active"
+        table.add_row(
+            str(token.id),
+            token.username,
+            token.name,
+            token.prefix + "…",
+            " ".join(token.permissions),
+            f"{token.expires_at:%Y-%m-%d}",
+            state,
+        )
+    console.print(table)
+
+
+@tokens_app.command("revoke")
+def revoke_token(token_id: int) -> None:
+    _run(lambda session, actor: security.revoke_token(session, actor, token_id, utcnow()))
+    console.print(f"Token {token_id} revoked.")
+
+
+@access_log_app.command("verify")
+def verify_access_log() -> None:
+    """Recompute the access log's hash chain; exit 1 if any row was changed or removed."""
+    report = _run(lambda session, _: access_log.verify(session))
+    if report.ok:
+        console.print(f"[green]Access log intact[/]: {report.checked:,} rows, head at {report.head_position:,}.")
+        return
+    for problem in report.problems[:20]:
+        err_console.print(f"[bold red]Broken:[/] {problem}")
+    raise typer.Exit(code=1)

@@ -1,0 +1,1 @@
+"""Route handlers, one module per area. Each translates HTTP to a service call and back."""

@@ -1,0 +1,233 @@
+"""Lexicon word groups one at a time (``audit.detect.rules``) and rule simulation
+(``audit.review.simulate``).
+
+Groups are global (no ``corp_id``) or a corp's own (``?corp_id=``; a corp's group overrides
+a global one of the same name when detecting). Every change is an admin action in the
+access log (``admin.rules.*``), as the CSV import is. A simulation writes nothing; its
+counts cover the whole corp (to judge a draft you need its true volume), but its masked
+sample excerpts come only from conversations in the caller's data scope."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from anyio import to_thread
+from litestar import Request, delete, get, post, put
+from litestar.params import JSONBody, PathParameter, QueryParameter
+
+from api.auth.guards import context_of, principal_of, requires
+from api.routes.workflow import RuleGroupOut, corp_of, group_out
+from archive.clock import utcnow
+from audit.detect.hits import Severity
+from audit.detect.rules import admin as rules_admin
+from audit.detect.rules.models import GLOBAL_CORP
+from audit.detect.rules.spec import LexiconGroup, RuleError, RuleSet
+from audit.review.simulate import simulate_for
+from audit.security.errors import InvalidInput
+from audit.security.roles import Permission
+from config.database import session_scope
+
+READ = [requires(Permission.RULES_READ)]
+WRITE = [requires(Permission.RULES_WRITE)]
+SIMULATION_MAX_DAYS = 90
+# Printable text that is not blank (control characters, NUL above all, never reach the database).
+_TEXT = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+GroupName = Annotated[str, PathParameter(min_length=1, max_length=128, pattern=_TEXT)]
+Term = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=_TEXT)]
+Label = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=_TEXT)]
+Terms = Annotated[list[Term], msgspec.Meta(max_length=5000)]
+CorpParam = Annotated[str | None, QueryParameter(min_length=1, max_length=64)]
+
+
+class RuleGroupIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A word group's content (its name is in the path, or ``name`` for a new group)."""
+
+    category: Label
+    severity: Literal["low", "medium", "high", "critical"]
+    terms: Annotated[list[Term], msgspec.Meta(min_length=1, max_length=5000)]
+    direction: Literal["staff", "customer", "any"] = "any"
+    chat_kind: Literal["single", "group", "internal", "any"] = "any"
+    departments: Annotated[list[Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]], msgspec.Meta(max_length=1000)] = (
+        msgspec.field(default_factory=list)
+    )
+    employees: Annotated[list[Label], msgspec.Meta(max_length=5000)] = msgspec.field(default_factory=list)
+    rooms: Annotated[list[Label], msgspec.Meta(max_length=5000)] = msgspec.field(default_factory=list)
+    exclusions: Terms = msgspec.field(default_factory=list)
+    allowed_contexts: Terms = msgspec.field(default_factory=list)
+    enabled: bool = True
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=_TEXT)] | None = None
+
+
+class SimulationRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Draft groups (each with a ``name``), simulated alone over the last ``days`` days."""
+
+    groups: Annotated[list[RuleGroupIn], msgspec.Meta(min_length=1, max_length=100)]
+    days: Annotated[int, msgspec.Meta(ge=1, le=SIMULATION_MAX_DAYS)] = 7
+    corp_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+
+
+class SimulatedHitOut(msgspec.Struct, frozen=True):
+    message_id: int
+    msgtime: datetime
+    conversation_id: int | None
+    severity: str
+    excerpt: str
+
+
+class RuleSimulationOut(msgspec.Struct, frozen=True):
+    rule: str
+    hits: int
+    messages: int
+    alerts: int
+    samples: list[SimulatedHitOut]
+
+
+class SimulationOut(msgspec.Struct, frozen=True):
+    ruleset_version: str
+    corp_id: str
+    since: datetime
+    until: datetime
+    messages_scanned: int
+    rules: list[RuleSimulationOut]
+
+
+def _spec(name: str, data: RuleGroupIn) -> LexiconGroup:
+    try:
+        return LexiconGroup(
+            name=name.strip(),
+            category=data.category.strip(),
+            severity=Severity(data.severity),
+            terms=tuple(data.terms),
+            direction=data.direction,
+            chat_kind=data.chat_kind,
+            departments=frozenset(data.departments),
+            employees=frozenset(data.employees),
+            rooms=frozenset(data.rooms),
+            exclusions=tuple(data.exclusions),
+            allowed_contexts=tuple(data.allowed_contexts),
+            enabled=data.enabled,
+        )
+    except RuleError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+@get("/api/v1/rules/groups/{name:str}", guards=READ, operation_id="GetRuleGroup")
+async def get_rule_group(request: Request[Any, Any, Any], name: GroupName, corp_id: CorpParam = None) -> RuleGroupOut:
+    """One word group (global, or the corp's own with ``corp_id``)."""
+
+    # async with an explicit thread: as a sync_to_thread handler, Litestar 2.25 wrapped this
+    # one twice (it shares its path with later handlers) and sent back an un-awaited coroutine.
+    def read() -> RuleGroupOut:
+        with session_scope(context_of(request).session_factory) as session:
+            return group_out(rules_admin.existing(session, name, corp_id or GLOBAL_CORP))
+
+    return await to_thread.run_sync(read)
+
+
+@post("/api/v1/rules/groups", guards=WRITE, sync_to_thread=True)
+def create_rule_group(
+    request: Request[Any, Any, Any], data: JSONBody[RuleGroupIn], corp_id: CorpParam = None
+) -> RuleGroupOut:
+    """A new word group (``name`` in the body); 409 if one of that name exists there."""
+    if data.name is None:
+        raise InvalidInput("a new word group needs a name")
+    group, corp, now = _spec(data.name, data), corp_id or GLOBAL_CORP, utcnow()
+    context = context_of(request)
+    with session_scope(context.session_factory) as session:
+        rules_admin.create(
+            session, principal_of(request), group, corp, now, context.settings.detection.lexicon_data_dir
+        )
+        return group_out(rules_admin.existing(session, group.name, corp))
+
+
+@put("/api/v1/rules/groups/{name:str}", guards=WRITE, sync_to_thread=True, operation_id="UpdateRuleGroup")
+def update_rule_group(
+    request: Request[Any, Any, Any], name: GroupName, data: JSONBody[RuleGroupIn], corp_id: CorpParam = None
+) -> RuleGroupOut:
+    """Replace an existing group's content (its terms included)."""
+    if data.name is not None and data.name.strip() != name.strip():
+        raise InvalidInput("the body's name differs from the path's", hint="delete and create to rename")
+    group, corp, now = _spec(name, data), corp_id or GLOBAL_CORP, utcnow()
+    with session_scope(context_of(request).session_factory) as session:
+        rules_admin.update(session, principal_of(request), group, corp, now)
+        return group_out(rules_admin.existing(session, group.name, corp))
+
+
+def _set_enabled(request: Request[Any, Any, Any], name: str, corp_id: str | None, enabled: bool) -> RuleGroupOut:
+    corp, now = corp_id or GLOBAL_CORP, utcnow()
+    with session_scope(context_of(request).session_factory) as session:
+        rules_admin.set_enabled(session, principal_of(request), name, enabled, corp, now)
+        return group_out(rules_admin.existing(session, name, corp))
+
+
+@post("/api/v1/rules/groups/{name:str}/enable", guards=WRITE, sync_to_thread=True, status_code=200)
+def enable_rule_group(request: Request[Any, Any, Any], name: GroupName, corp_id: CorpParam = None) -> RuleGroupOut:
+    return _set_enabled(request, name, corp_id, True)
+
+
+@post("/api/v1/rules/groups/{name:str}/disable", guards=WRITE, sync_to_thread=True, status_code=200)
+def disable_rule_group(request: Request[Any, Any, Any], name: GroupName, corp_id: CorpParam = None) -> RuleGroupOut:
+    return _set_enabled(request, name, corp_id, False)
+
+
+@delete(
+    "/api/v1/rules/groups/{name:str}",
+    guards=WRITE,
+    sync_to_thread=True,
+    status_code=200,
+    operation_id="DeleteRuleGroup",
+)
+def delete_rule_group(request: Request[Any, Any, Any], name: GroupName, corp_id: CorpParam = None) -> RuleGroupOut:
+    """Delete a group and its terms; returns what was deleted."""
+    corp, now = corp_id or GLOBAL_CORP, utcnow()
+    with session_scope(context_of(request).session_factory) as session:
+        group = rules_admin.delete(session, principal_of(request), name, corp, now)
+    return group_out(group)
+
+
+@post("/api/v1/rules/simulate", guards=WRITE, sync_to_thread=True, status_code=200)
+def simulate(request: Request[Any, Any, Any], data: JSONBody[SimulationRequest]) -> SimulationOut:
+    """What draft groups would have found (hits, messages, alerts, masked samples) in the
+    last ``days`` days of stored messages. Writes nothing but an admin-log row."""
+    names = [group.name for group in data.groups]
+    if any(name is None for name in names):
+        raise InvalidInput("every draft group needs a name")
+    try:
+        draft = RuleSet(tuple(_spec(group.name or "", group) for group in data.groups))
+    except RuleError as exc:
+        raise InvalidInput(str(exc)) from None
+    context = context_of(request)
+    with session_scope(context.session_factory) as session:
+        corp = corp_of(session, request, data.corp_id)
+        result = simulate_for(
+            session,
+            principal_of(request),
+            draft,
+            corp_id=corp,
+            days=data.days,
+            until=utcnow(),
+            detection=context.settings.detection,
+            alerts=context.settings.alerts,
+        )
+    return SimulationOut(
+        result.ruleset_version,
+        corp,
+        result.since,
+        result.until,
+        result.messages_scanned,
+        [
+            RuleSimulationOut(
+                group.name,
+                result.hits_by_rule.get(group.name, 0),
+                result.messages_by_rule.get(group.name, 0),
+                result.alerts_by_rule.get(group.name, 0),
+                [
+                    SimulatedHitOut(hit.message_id, hit.msgtime, hit.conversation_id, hit.severity, hit.excerpt)
+                    for hit in result.samples.get(group.name, [])
+                ],
+            )
+            for group in sorted(draft.groups, key=lambda g: g.name)
+        ],
+    )

@@ -1,0 +1,1 @@
+"""The access gate and the hash-chained access log."""

@@ -1,0 +1,206 @@
+"""Exports of chat content: a JSON Lines file of messages and a manifest, through the gate.
+
+Contract:
+- Only messages in the caller's data scope are written. The selection (a conversation
+  and time range, or the message ids a search returned) is filtered again in the database
+  by the gate's visible clause, so a stale search index or a forged id cannot widen it.
+- One access-log row (``content.export``) records the selection, every exported message
+  id, the file's SHA-256, the count and the purpose, in the transaction that read the rows.
+- The manifest carries the integrity-chain head of each exported corp at export time, so
+  the export can later be matched against the archive's hash chain (``archive.integrity``).
+- An export larger than the caller's limit is refused, never silently cut.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import msgspec
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from archive.integrity.repository import read_head
+from archive.media.models import MediaTask
+from archive.models import Conversation, Message
+from audit.access.gate import AccessGate
+from audit.access.reads import message_views
+from audit.security.errors import InvalidInput
+
+EXPORT_MAX_MESSAGES = 50_000
+EXPORT_FILE_NAME = "messages.jsonl"
+# Bound parameters per IN list: far below SQLite's and PostgreSQL's limits.
+IN_CHUNK = 900
+
+
+@dataclass(frozen=True)
+class ExportSelection:
+    """What to export: ``message_ids`` (from a search for ``query``) or one conversation;
+    either way narrowed to [since, until) and to ``corp_id`` when given."""
+
+    query: str | None = None
+    message_ids: Sequence[int] | None = None
+    conversation_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    corp_id: str | None = None
+
+    def target(self) -> dict[str, object]:
+        return {
+            "query": self.query,
+            "conversation_id": self.conversation_id,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "corp_id": self.corp_id,
+        }
+
+
+class ExportLine(msgspec.Struct, frozen=True):
+    msgid: str
+    corp_id: str
+    conversation_id: int | None
+    time: datetime
+    sender: str
+    recipients: list[str]
+    type: str
+    text: str | None
+    media_sha256: list[str]
+
+
+class ChainHeadEntry(msgspec.Struct, frozen=True):
+    corp_id: str
+    position: int
+    head_hash: str
+
+
+class ExportManifest(msgspec.Struct, frozen=True):
+    export_id: str
+    file: str
+    sha256: str
+    count: int
+    query: str | None
+    conversation_id: int | None
+    since: datetime | None
+    until: datetime | None
+    corp_id: str | None
+    exported_by: str
+    role: str
+    purpose: str
+    created_at: datetime
+    chain_heads: list[ChainHeadEntry]
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    lines: bytes
+    manifest: ExportManifest
+
+
+def _chunks(ids: Sequence[int]) -> list[list[int]]:
+    return [list(ids[start : start + IN_CHUNK]) for start in range(0, len(ids), IN_CHUNK)]
+
+
+def _select(gate: AccessGate, selection: ExportSelection, limit: int) -> list[Message]:
+    conditions: list[ColumnElement[bool]] = [gate.visible()]
+    if selection.conversation_id is not None:
+        conditions.append(Message.conversation_id == selection.conversation_id)
+    if selection.since is not None:
+        conditions.append(Message.msgtime >= selection.since)
+    if selection.until is not None:
+        conditions.append(Message.msgtime < selection.until)
+    if selection.corp_id is not None:
+        conditions.append(Message.corp_id == selection.corp_id)
+    base = select(Message).join(Conversation, Conversation.id == Message.conversation_id).where(*conditions)
+    if selection.message_ids is None:
+        rows = list(gate.session.execute(base.order_by(Message.msgtime, Message.id).limit(limit + 1)).scalars())
+    else:
+        rows = []
+        for chunk in _chunks(sorted(set(selection.message_ids))):
+            rows.extend(gate.session.execute(base.where(Message.id.in_(chunk))).scalars())
+        rows.sort(key=lambda row: (row.msgtime, row.id))
+    if len(rows) > limit:
+        raise InvalidInput(
+            f"more than {limit} messages match this export",
+            hint="narrow the time range or the query, or raise max_messages",
+        )
+    return rows
+
+
+def _media(session: Session, ids: Sequence[int]) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    for chunk in _chunks(ids):
+        for message_id, sha256 in session.execute(
+            select(MediaTask.message_id, MediaTask.blob_sha256)
+            .where(MediaTask.message_id.in_(chunk), MediaTask.status == "done", MediaTask.blob_sha256.is_not(None))
+            .order_by(MediaTask.id)
+        ):
+            if sha256 is not None:
+                found.setdefault(message_id, []).append(sha256)
+    return found
+
+
+def _head(session: Session, corp_id: str) -> tuple[int, str]:
+    head = read_head(session, corp_id)
+    return head.position, head.head_hash
+
+
+def export_messages(gate: AccessGate, selection: ExportSelection, *, max_messages: int) -> ExportFile:
+    """The selected messages in scope as JSON Lines (time order) with their manifest; logged."""
+    if selection.conversation_id is not None:
+        gate.check_conversation(selection.conversation_id)
+    rows = _select(gate, selection, min(max_messages, EXPORT_MAX_MESSAGES))
+    media = _media(gate.session, [row.id for row in rows])
+    encoder = msgspec.json.Encoder()
+    lines = bytearray()
+    for view in message_views(gate.session, rows):
+        lines += encoder.encode(
+            ExportLine(
+                view.msgid,
+                view.corp_id,
+                view.conversation_id,
+                view.msgtime,
+                view.sender,
+                view.recipients,
+                view.msgtype,
+                view.text,
+                media.get(view.id, []),
+            )
+        )
+        lines += b"\n"
+    digest = hashlib.sha256(lines).hexdigest()
+    corps = sorted({row.corp_id for row in rows} | ({selection.corp_id} if selection.corp_id else set()))
+    heads = [
+        ChainHeadEntry(corp, head.position, head.head_hash)
+        for corp in corps
+        for head in [read_head(gate.session, corp)]
+    ]
+    manifest = ExportManifest(
+        export_id=uuid.uuid4().hex,
+        file=EXPORT_FILE_NAME,
+        sha256=digest,
+        count=len(rows),
+        query=selection.query,
+        conversation_id=selection.conversation_id,
+        since=selection.since,
+        until=selection.until,
+        corp_id=selection.corp_id,
+        exported_by=gate.principal.username,
+        role=gate.principal.role.value,
+        purpose=gate.purpose,
+        created_at=gate.now,
+        chain_heads=heads,
+    )
+    gate.record(
+        "content.export",
+        {
+            **selection.target(),
+            "export_id": manifest.export_id,
+            "sha256": digest,
+            "message_ids": [row.id for row in rows],
+        },
+        len(rows),
+    )
+    return ExportFile(bytes(lines), manifest)

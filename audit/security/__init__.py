@@ -1,0 +1,1 @@
+"""Users, roles, data scopes, protected people, API tokens and sessions."""

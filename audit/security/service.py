@@ -1,0 +1,473 @@
+"""Users, logins, sessions and API tokens.
+
+Every change made by an administrator is written to the access log in the same
+transaction (action ``admin.*``); logins are logged too (``auth.*``), failed ones with
+outcome ``denied``. Services only flush: the caller's unit of work commits.
+
+Login failures must be committed (lockout counters, rate-limit windows, the log row), so
+:func:`login` returns the error instead of raising it; the caller raises it after commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from audit.access import log as access_log
+from audit.security import passwords
+from audit.security.errors import (
+    AccountLocked,
+    Conflict,
+    InvalidCredentials,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    SecurityError,
+)
+from audit.security.models import ApiToken, LoginAttempt, LoginSession, SecurityScope, SecurityUser
+from audit.security.principal import Principal
+from audit.security.roles import ROLE_PERMISSIONS, Permission, Role, parse_permissions, parse_role
+
+TOKEN_PREFIX = "wa_"  # noqa: S105 - a marker that makes leaked tokens greppable, not a secret
+TOKEN_BYTES = 32
+
+
+@dataclass(frozen=True)
+class AuthPolicy:
+    """The knobs of ``config.settings.AuthSettings`` the services need."""
+
+    session_ttl: timedelta = timedelta(hours=8)
+    session_idle: timedelta = timedelta(hours=1)
+    lockout_threshold: int = 5
+    lockout: timedelta = timedelta(minutes=15)
+    login_attempts_per_minute: int = 20
+    token_default_ttl: timedelta = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class UserView:
+    id: int
+    username: str
+    display_name: str
+    role: str
+    scope_all: bool
+    departments: list[tuple[str, int]]
+    disabled: bool
+    locked_until: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TokenView:
+    id: int
+    username: str
+    name: str
+    prefix: str
+    permissions: list[str]
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewSession:
+    token: str  # the cookie value, shown once
+    csrf_token: str
+    expires_at: datetime
+    principal: Principal
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    session: NewSession | None
+    error: SecurityError | None
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _audit(session: Session, actor: Principal, action: str, target: dict[str, Any], now: datetime) -> None:
+    access_log.append_admin(session, actor, action, target, 0, now)
+
+
+# --- users --------------------------------------------------------------------------------
+
+
+def _user(session: Session, username: str) -> SecurityUser:
+    user = session.execute(select(SecurityUser).where(SecurityUser.username == username)).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"no user named {username!r}", hint="`wecom-audit users list` shows the users")
+    return user
+
+
+def count_users(session: Session) -> int:
+    return len(session.execute(select(SecurityUser.id)).all())
+
+
+def create_user(
+    session: Session,
+    actor: Principal,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str = "",
+    scope_all: bool = False,
+    departments: list[tuple[str, int]] | None = None,
+    wecom_member: tuple[str, str] | None = None,
+    now: datetime,
+) -> UserView:
+    """A new account; ``wecom_member`` (corp id, userid) links it to the WeCom member it
+    belongs to (a handover successor inherits conversations through it: the caller then
+    applies ``audit.handover.inheritance.apply_pending_inheritances``)."""
+    parsed_role = parse_role(role)
+    if not username or len(username) > 64 or not username.replace("-", "").replace(".", "").replace("_", "").isalnum():
+        raise InvalidInput("user names are 1–64 letters, digits, '.', '-' or '_'")
+    if session.execute(select(SecurityUser.id).where(SecurityUser.username == username)).first():
+        raise Conflict(f"a user named {username!r} already exists")
+    user = SecurityUser(
+        username=username,
+        display_name=display_name or username,
+        role=parsed_role.value,
+        password_hash=passwords.hash_password(password),
+        scope_all=scope_all,
+        failed_logins=0,
+        locked_until=None,
+        disabled_at=None,
+        created_at=now,
+        password_changed_at=now,
+        wecom_corp_id=wecom_member[0] if wecom_member else None,
+        wecom_userid=wecom_member[1] if wecom_member else None,
+    )
+    session.add(user)
+    session.flush()
+    for corp_id, dept_id in departments or []:
+        session.add(SecurityScope(user_id=user.id, corp_id=corp_id, dept_id=dept_id))
+    _audit(
+        session,
+        actor,
+        "admin.user.create",
+        {
+            "user": username,
+            "role": parsed_role.value,
+            "scope_all": scope_all,
+            "departments": _depts(departments),
+            **({"wecom_member": list(wecom_member)} if wecom_member else {}),
+        },
+        now,
+    )
+    session.flush()
+    return _view(session, user)
+
+
+def _depts(departments: list[tuple[str, int]] | None) -> list[list[Any]]:
+    return [[corp_id, dept_id] for corp_id, dept_id in sorted(departments or [])]
+
+
+def _view(session: Session, user: SecurityUser) -> UserView:
+    scopes = session.execute(
+        select(SecurityScope.corp_id, SecurityScope.dept_id).where(SecurityScope.user_id == user.id)
+    ).all()
+    return UserView(
+        user.id,
+        user.username,
+        user.display_name,
+        user.role,
+        user.scope_all,
+        sorted((corp_id, dept_id) for corp_id, dept_id in scopes),
+        user.disabled_at is not None,
+        user.locked_until,
+        user.created_at,
+    )
+
+
+def list_users(session: Session) -> list[UserView]:
+    users = session.execute(select(SecurityUser).order_by(SecurityUser.username)).scalars().all()
+    return [_view(session, user) for user in users]
+
+
+def get_user(session: Session, username: str) -> UserView:
+    return _view(session, _user(session, username))
+
+
+def update_user(
+    session: Session,
+    actor: Principal,
+    username: str,
+    *,
+    role: str | None = None,
+    scope_all: bool | None = None,
+    departments: list[tuple[str, int]] | None = None,
+    now: datetime,
+) -> UserView:
+    user = _user(session, username)
+    changes: dict[str, Any] = {"user": username}
+    if role is not None:
+        user.role = parse_role(role).value
+        changes["role"] = user.role
+    if scope_all is not None:
+        user.scope_all = scope_all
+        changes["scope_all"] = scope_all
+    if departments is not None:
+        for scope in session.execute(select(SecurityScope).where(SecurityScope.user_id == user.id)).scalars():
+            session.delete(scope)
+        session.flush()
+        for corp_id, dept_id in set(departments):
+            session.add(SecurityScope(user_id=user.id, corp_id=corp_id, dept_id=dept_id))
+        changes["departments"] = _depts(departments)
+    _audit(session, actor, "admin.user.update", changes, now)
+    return _view(session, user)
+
+
+def disable_user(session: Session, actor: Principal, username: str, now: datetime) -> UserView:
+    user = _user(session, username)
+    if user.id == actor.user_id:
+        raise InvalidInput("you cannot disable your own account", hint="ask another administrator")
+    user.disabled_at = user.disabled_at or now
+    _end_sessions(session, user.id, now)
+    _audit(session, actor, "admin.user.disable", {"user": username}, now)
+    return _view(session, user)
+
+
+def set_password(session: Session, actor: Principal, username: str, password: str, now: datetime) -> None:
+    user = _user(session, username)
+    user.password_hash = passwords.hash_password(password)
+    user.password_changed_at = now
+    user.failed_logins, user.locked_until = 0, None
+    _end_sessions(session, user.id, now)
+    _audit(session, actor, "admin.user.password", {"user": username}, now)
+
+
+def _end_sessions(session: Session, user_id: int, now: datetime) -> None:
+    for row in session.execute(
+        select(LoginSession).where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
+    ).scalars():
+        row.revoked_at = now
+
+
+# --- logins and sessions ---------------------------------------------------------------------
+
+
+def _count_attempt(session: Session, client: str, policy: AuthPolicy, now: datetime) -> int:
+    window = now.replace(second=0, microsecond=0)
+    row = session.execute(
+        select(LoginAttempt).where(LoginAttempt.client == client, LoginAttempt.window_start == window)
+    ).scalar_one_or_none()
+    if row is None:
+        try:
+            with session.begin_nested():
+                session.add(LoginAttempt(client=client, window_start=window, attempts=1))
+            return 1
+        except IntegrityError:  # another process opened the window first
+            row = session.execute(
+                select(LoginAttempt).where(LoginAttempt.client == client, LoginAttempt.window_start == window)
+            ).scalar_one()
+    row.attempts += 1
+    return row.attempts
+
+
+def login(
+    session: Session, username: str, password: str, *, client: str, policy: AuthPolicy, now: datetime
+) -> LoginResult:
+    """Check the password; on success open a session. See the module docstring on errors."""
+    attempts = _count_attempt(session, client, policy, now)
+    if attempts > policy.login_attempts_per_minute:
+        return _denied(session, username, "rate_limited", now, RateLimited(60 - now.second))
+    user = session.execute(select(SecurityUser).where(SecurityUser.username == username)).scalar_one_or_none()
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        return _denied(session, username, "locked", now, AccountLocked(int((user.locked_until - now).total_seconds())))
+    password_ok = passwords.verify_password(user.password_hash if user else None, password)
+    if user is None or not password_ok or user.disabled_at is not None:
+        if user is not None and not password_ok:
+            user.failed_logins += 1
+            if user.failed_logins >= policy.lockout_threshold:
+                user.failed_logins, user.locked_until = 0, now + policy.lockout
+        return _denied(session, username, "bad_credentials", now, InvalidCredentials("wrong user name or password"))
+    user.failed_logins, user.locked_until = 0, None
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    token, csrf = secrets.token_urlsafe(TOKEN_BYTES), secrets.token_urlsafe(TOKEN_BYTES)
+    expires_at = now + policy.session_ttl
+    session.add(
+        LoginSession(
+            digest=digest(token),
+            user_id=user.id,
+            csrf_token=csrf,
+            purpose=None,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=expires_at,
+            revoked_at=None,
+        )
+    )
+    principal = _principal(user, "session", session_digest=digest(token))
+    _audit(session, principal, "auth.login", {"user": username}, now)
+    return LoginResult(NewSession(token, csrf, expires_at, principal), None)
+
+
+def _denied(session: Session, username: str, reason: str, now: datetime, error: SecurityError) -> LoginResult:
+    access_log.append(
+        session,
+        access_log.AccessRecord(
+            actor=username[:64],
+            actor_role="",
+            via="session",
+            action="auth.login",
+            target={"user": username[:64], "reason": reason},
+            outcome="denied",
+        ),
+        now,
+    )
+    return LoginResult(None, error)
+
+
+def _principal(
+    user: SecurityUser,
+    via: str,
+    *,
+    session_digest: str | None = None,
+    token_id: int | None = None,
+    token_permissions: frozenset[Permission] | None = None,
+    purpose: str | None = None,
+) -> Principal:
+    role = Role(user.role)
+    permissions = ROLE_PERMISSIONS[role]
+    if token_permissions is not None:
+        permissions = permissions & token_permissions
+    return Principal(user.id, user.username, role, permissions, via, session_digest, token_id, purpose)
+
+
+def resolve_session(session: Session, token: str, policy: AuthPolicy, now: datetime) -> tuple[Principal, str]:
+    """The principal of a session cookie and the session's CSRF token."""
+    row = session.get(LoginSession, digest(token))
+    idle = row is not None and row.last_seen_at + policy.session_idle <= now
+    if row is None or row.revoked_at is not None or row.expires_at <= now or idle:
+        raise InvalidCredentials("the session has ended", hint="sign in again")
+    user = session.get(SecurityUser, row.user_id)
+    if user is None or user.disabled_at is not None:
+        raise InvalidCredentials("the session has ended", hint="sign in again")
+    row.last_seen_at = now
+    return _principal(user, "session", session_digest=row.digest, purpose=row.purpose), row.csrf_token
+
+
+def remember_purpose(session: Session, principal: Principal, purpose: str) -> None:
+    if principal.session_digest is None:
+        return
+    row = session.get(LoginSession, principal.session_digest)
+    if row is not None:
+        row.purpose = purpose
+
+
+def logout(session: Session, principal: Principal, now: datetime) -> None:
+    if principal.session_digest is not None:
+        row = session.get(LoginSession, principal.session_digest)
+        if row is not None:
+            row.revoked_at = now
+    _audit(session, principal, "auth.logout", {"user": principal.username}, now)
+
+
+def cli_principal(operator: str) -> Principal:
+    """The principal of an operator at the command line: access to the server and its
+    configuration is the credential, as for migrations and keys. Logged as ``operator``."""
+    return Principal(0, operator[:64], Role.ADMIN, ROLE_PERMISSIONS[Role.ADMIN], "cli")
+
+
+# --- API tokens --------------------------------------------------------------------------------
+
+
+def create_token(
+    session: Session,
+    actor: Principal,
+    *,
+    username: str,
+    name: str,
+    permissions: list[str],
+    ttl: timedelta,
+    now: datetime,
+) -> tuple[TokenView, str]:
+    """A new token for ``username``; the plaintext is returned once and never stored."""
+    user = _user(session, username)
+    wanted = parse_permissions(permissions)
+    allowed = ROLE_PERMISSIONS[Role(user.role)]
+    if not wanted or not wanted <= allowed:
+        raise InvalidInput(
+            "a token's permissions must be a non-empty subset of its owner's role",
+            hint=f"the {user.role} role allows: {', '.join(sorted(p.value for p in allowed)) or 'nothing'}",
+        )
+    if actor.via != "cli" and actor.user_id != user.id and not actor.can(Permission.USERS_ADMIN):
+        raise PermissionDenied("only administrators create tokens for other users")
+    if actor.via == "token" and actor.user_id == user.id and not wanted <= actor.permissions:
+        raise PermissionDenied("a token cannot create a token with more permissions than itself")
+    if ttl <= timedelta(0) or ttl > timedelta(days=366):
+        raise InvalidInput("a token expires after 1 second to 366 days")
+    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
+    token = ApiToken(
+        user_id=user.id,
+        name=name[:128],
+        digest=digest(plaintext),
+        prefix=plaintext[:10],
+        permissions=sorted(p.value for p in wanted),
+        created_at=now,
+        expires_at=now + ttl,
+        revoked_at=None,
+        last_used_at=None,
+    )
+    session.add(token)
+    session.flush()
+    _audit(session, actor, "admin.token.create", {"user": username, "token_id": token.id, "name": token.name}, now)
+    return _token_view(token, username), plaintext
+
+
+def _token_view(token: ApiToken, username: str) -> TokenView:
+    return TokenView(
+        token.id,
+        username,
+        token.name,
+        token.prefix,
+        list(token.permissions),
+        token.created_at,
+        token.expires_at,
+        token.revoked_at,
+        token.last_used_at,
+    )
+
+
+def list_tokens(session: Session, username: str | None = None) -> list[TokenView]:
+    statement = select(ApiToken, SecurityUser.username).join(SecurityUser).order_by(ApiToken.id)
+    if username is not None:
+        statement = statement.where(SecurityUser.username == username)
+    return [_token_view(token, name) for token, name in session.execute(statement).all()]
+
+
+def revoke_token(session: Session, actor: Principal, token_id: int, now: datetime) -> TokenView:
+    token = session.get(ApiToken, token_id)
+    if token is None or (
+        actor.via != "cli" and token.user_id != actor.user_id and not actor.can(Permission.USERS_ADMIN)
+    ):
+        raise NotFound(f"no token {token_id}")
+    token.revoked_at = token.revoked_at or now
+    owner = session.get(SecurityUser, token.user_id)
+    username = owner.username if owner else "?"
+    _audit(session, actor, "admin.token.revoke", {"user": username, "token_id": token_id}, now)
+    return _token_view(token, username)
+
+
+def resolve_token(session: Session, plaintext: str, now: datetime) -> Principal:
+    token = session.execute(select(ApiToken).where(ApiToken.digest == digest(plaintext))).scalar_one_or_none()
+    if token is None or token.revoked_at is not None or token.expires_at <= now:
+        raise InvalidCredentials("the API token is unknown, expired or revoked", hint="create a new token")
+    user = session.get(SecurityUser, token.user_id)
+    if user is None or user.disabled_at is not None:
+        raise InvalidCredentials("the API token's owner is disabled")
+    token.last_used_at = now
+    return _principal(user, "token", token_id=token.id, token_permissions=parse_permissions(token.permissions))

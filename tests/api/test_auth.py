@@ -1,0 +1,182 @@
+"""Signing in and staying safe: argon2 passwords, lockout, rate limits, cookie flags,
+CSRF for cookie sessions, API tokens (shown once, scoped, expiring, revocable)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from api.app import create_app
+from api.context import AppContext
+from archive.clock import utcnow
+from audit.access.models import AccessLogEntry
+from audit.security import service as security
+from audit.security.models import ApiToken, SecurityUser
+from config.database import session_scope
+from config.settings import AuthSettings, Settings
+from tests.conftest import Database
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def context(database: Database, tmp_path: object) -> AppContext:
+    settings = Settings(data_dir=tmp_path, auth=AuthSettings(lockout_threshold=3, login_attempts_per_minute=50))  # type: ignore[arg-type]
+    context = AppContext(settings)
+    context.__dict__["engine"] = database.engine
+    with session_scope(context.session_factory) as session:
+        operator = security.cli_principal("cli:test")
+        for name, role in [("alice", "compliance_officer"), ("root", "admin"), ("audrey", "auditor")]:
+            security.create_user(session, operator, username=name, password=PASSWORD, role=role, now=utcnow())
+    return context
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD) -> int:  # type: ignore[type-arg]
+    return client.post("/api/v1/auth/login", json={"username": username, "password": password}).status_code
+
+
+def test_passwords_are_stored_as_argon2id_hashes(context: AppContext) -> None:
+    with session_scope(context.session_factory) as session:
+        stored = session.execute(
+            select(SecurityUser.password_hash).where(SecurityUser.username == "alice")
+        ).scalar_one()
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+
+
+def test_repeated_failures_lock_the_account_even_for_the_right_password(context: AppContext) -> None:
+    with TestClient(app=create_app(context)) as client:
+        assert [login(client, "alice", "wrong password!") for _ in range(3)] == [401, 401, 401]
+        locked = client.post("/api/v1/auth/login", json={"username": "alice", "password": PASSWORD})
+        assert locked.status_code == 423
+        assert int(locked.headers["retry-after"]) > 0
+        assert login(client, "root") == 200  # other accounts are not affected
+    with session_scope(context.session_factory) as session:
+        denied = session.execute(
+            select(AccessLogEntry.target).where(
+                AccessLogEntry.action == "auth.login", AccessLogEntry.outcome == "denied"
+            )
+        ).scalars()
+        assert [t["reason"] for t in denied] == ["bad_credentials"] * 3 + ["locked"]
+
+
+def test_unknown_users_and_wrong_passwords_look_the_same(context: AppContext) -> None:
+    with TestClient(app=create_app(context)) as client:
+        unknown = client.post("/api/v1/auth/login", json={"username": "mallory", "password": PASSWORD})
+        wrong = client.post("/api/v1/auth/login", json={"username": "alice", "password": "not the password"})
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json()["detail"] == wrong.json()["detail"]
+
+
+def test_logins_from_one_address_are_rate_limited(database: Database, tmp_path: object) -> None:
+    settings = Settings(data_dir=tmp_path, auth=AuthSettings(login_attempts_per_minute=3))  # type: ignore[arg-type]
+    context = AppContext(settings)
+    context.__dict__["engine"] = database.engine
+    with TestClient(app=create_app(context)) as client:
+        statuses = [login(client, f"user{i}", "whatever at all") for i in range(7)]
+    assert statuses[:3] == [401, 401, 401]
+    # Windows are calendar minutes: even if one boundary falls inside the run, one window
+    # gets at least 4 of the 7 attempts.
+    assert 429 in statuses and set(statuses) == {401, 429}
+
+
+def test_session_cookie_flags_and_csrf(context: AppContext) -> None:
+    with TestClient(app=create_app(context)) as client:
+        response = client.post("/api/v1/auth/login", json={"username": "root", "password": PASSWORD})
+        cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("wecom_audit_session="))
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" not in cookie  # plain HTTP
+        csrf = response.json()["csrf_token"]
+        body = {"username": "bob", "password": PASSWORD, "role": "reviewer"}
+        assert client.post("/api/v1/users", json=body).status_code == 403  # no CSRF token
+        assert client.post("/api/v1/users", json=body, headers={"X-CSRF-Token": "forged"}).status_code == 403
+        assert client.post("/api/v1/users", json=body, headers={"X-CSRF-Token": csrf}).status_code == 201
+        assert client.get("/api/v1/users").status_code == 200  # safe methods need none
+
+
+def test_cookies_are_secure_behind_a_tls_proxy(database: Database, tmp_path: object) -> None:
+    settings = Settings(data_dir=tmp_path, auth=AuthSettings(trust_proxy_headers=True))  # type: ignore[arg-type]
+    context = AppContext(settings)
+    context.__dict__["engine"] = database.engine
+    with session_scope(context.session_factory) as session:
+        security.create_user(
+            session, security.cli_principal("cli:test"), username="root", password=PASSWORD, role="admin", now=utcnow()
+        )
+    with TestClient(app=create_app(context)) as client:
+        response = client.post(
+            "/api/v1/auth/login",
+            json={"username": "root", "password": PASSWORD},
+            headers={"X-Forwarded-Proto": "https"},
+        )
+    cookies = response.headers.get_list("set-cookie")
+    assert all("Secure" in cookie for cookie in cookies)
+
+
+def test_api_tokens_are_shown_once_scoped_expiring_and_revocable(context: AppContext) -> None:
+    with TestClient(app=create_app(context)) as client:
+        login(client, "alice")
+        csrf = client.post("/api/v1/auth/login", json={"username": "alice", "password": PASSWORD}).json()["csrf_token"]
+        created = client.post(
+            "/api/v1/tokens",
+            json={"name": "siem", "permissions": ["archive:status"], "ttl_days": 30},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert created.status_code == 201
+        secret, token_id = created.json()["secret"], created.json()["token"]["id"]
+        listed = client.get("/api/v1/tokens").json()
+        assert secret not in str(listed) and listed[0]["prefix"] == secret[:10]
+        too_much = client.post(
+            "/api/v1/tokens", json={"name": "x", "permissions": ["users:admin"]}, headers={"X-CSRF-Token": csrf}
+        )
+        assert too_much.status_code == 400  # beyond the owner's role
+
+    bearer = {"Authorization": f"Bearer {secret}"}
+    with TestClient(app=create_app(context)) as api:
+        assert api.get("/api/v1/archive/status", headers=bearer).status_code == 200
+        assert api.get("/api/v1/conversations", headers={**bearer, "X-Access-Purpose": "x"}).status_code == 403
+        assert (
+            api.post("/api/v1/tokens", json={"name": "y", "permissions": ["content:read"]}, headers=bearer).status_code
+            == 403
+        )
+        assert api.get("/api/v1/archive/status", headers={"Authorization": "Bearer wa_guess"}).status_code == 401
+        assert api.get("/api/v1/archive/status", headers={"Authorization": f"Basic {secret}"}).status_code == 401
+        assert api.delete(f"/api/v1/tokens/{token_id}", headers=bearer).status_code == 200
+        assert api.get("/api/v1/archive/status", headers=bearer).status_code == 401
+
+    with session_scope(context.session_factory) as session:
+        stored = session.execute(select(ApiToken.digest)).scalars().all()
+        assert secret not in stored and all(len(digest) == 64 for digest in stored)
+        _, expired = security.create_token(
+            session,
+            security.cli_principal("cli:test"),
+            username="alice",
+            name="old",
+            permissions=["archive:status"],
+            ttl=timedelta(seconds=1),
+            now=utcnow() - timedelta(hours=1),
+        )
+    with TestClient(app=create_app(context)) as api:
+        assert api.get("/api/v1/archive/status", headers={"Authorization": f"Bearer {expired}"}).status_code == 401
+
+
+def test_disabling_a_user_ends_their_sessions_and_tokens(context: AppContext) -> None:
+    with session_scope(context.session_factory) as session:
+        _, secret = security.create_token(
+            session,
+            security.cli_principal("cli:test"),
+            username="audrey",
+            name="t",
+            permissions=["access_log:read"],
+            ttl=timedelta(days=1),
+            now=utcnow(),
+        )
+    app = create_app(context)
+    with TestClient(app=app) as audrey, TestClient(app=app) as root:
+        login(audrey, "audrey")
+        assert audrey.get("/api/v1/access-log").status_code == 200
+        csrf = root.post("/api/v1/auth/login", json={"username": "root", "password": PASSWORD}).json()["csrf_token"]
+        assert root.post("/api/v1/users/audrey/disable", headers={"X-CSRF-Token": csrf}).status_code == 200
+        assert audrey.get("/api/v1/access-log").status_code == 401
+        assert audrey.get("/api/v1/access-log", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+        assert login(audrey, "audrey") == 401

@@ -1,0 +1,77 @@
+"""Property-based fuzzing of the API against its own OpenAPI document (schemathesis):
+whatever a client sends that the schema allows, the API answers without a 5xx and with a
+response that matches the document. Runs as two callers: an officer's token (content,
+status) and an administrator's token (users, tokens), over a real archive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+
+from api.app import create_app
+from tests.api.world import PURPOSE, World, build_world, officer_token
+from tests.conftest import Edge
+
+EXAMPLES_PER_OPERATION = 8
+CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+
+
+def admin_token(world: World) -> str:
+    from datetime import timedelta
+
+    from archive.clock import utcnow
+    from audit.security import service as security
+    from config.database import session_scope
+
+    with session_scope(world.context.session_factory) as session:
+        _, secret = security.create_token(
+            session,
+            security.cli_principal("cli:test"),
+            username="admin",
+            name="fuzz",
+            permissions=["users:admin", "archive:status", "rules:read", "rules:write"],
+            ttl=timedelta(days=1),
+            now=utcnow(),
+        )
+    return secret
+
+
+def fuzz(operation: Any, headers: dict[str, str]) -> None:
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    @given(case=operation.as_strategy())
+    def run(case: schemathesis.Case) -> None:
+        case.call_and_validate(headers=headers, checks=CHECKS)
+
+    run()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_the_api_keeps_to_its_schema_under_fuzzing(edge: Edge) -> None:
+    world = build_world(edge, messages=150, media=False)
+    callers = {
+        "officer": officer_token(
+            world, ["archive:status", "content:read", "monitor:read", "alerts:read", "alerts:review"]
+        ),
+        "admin": admin_token(world),
+    }
+    app = create_app(world.context)
+    schema = schemathesis.openapi.from_asgi("/api/docs/openapi.json", app)
+    failures: list[str] = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 25
+    for caller, token in callers.items():
+        headers = {"Authorization": f"Bearer {token}", "X-Access-Purpose": PURPOSE}
+        for operation in operations:
+            try:
+                fuzz(operation, headers)
+            except (Exception, BaseExceptionGroup) as exc:  # collect every operation's failure, report them all
+                failures.append(f"{caller} {operation.method.upper()} {operation.path}: {exc}"[:2000])
+    assert not failures, "\n\n".join(failures)
