@@ -106,13 +106,15 @@ def test_a_conversation_export_is_the_conversation_with_a_manifest_that_proves_i
 
 def busiest_conversation(world: World) -> int:
     with session_scope(world.context.session_factory) as session:
-        return session.execute(
+        busiest: int | None = session.execute(
             select(Message.conversation_id)
             .where(Message.conversation_id.is_not(None))
             .group_by(Message.conversation_id)
             .order_by(func.count().desc(), Message.conversation_id)
             .limit(1)
         ).scalar_one()
+    assert busiest is not None
+    return busiest
 
 
 def test_a_time_range_narrows_a_conversation_export(world: World) -> None:
