@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, get
 
@@ -208,7 +209,8 @@ def _alert_chart(request: Request[Any, Any, Any], principal: Principal, now: dat
 def _groups_chart(request: Request[Any, Any, Any], principal: Principal, now: datetime) -> str | None:
     context = context_of(request)
     t = translator(language(request))
-    last_day = now.date()
+    # Rollup days are local days of the detection zone (as on the groups page), not UTC days.
+    last_day = now.astimezone(ZoneInfo(context.settings.detection.timezone)).date()
     first_day = last_day - timedelta(days=GROUP_DAYS - 1)
     with session_scope(context.session_factory) as session:
         scope = resolve_scope(session, principal)
