@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -25,6 +25,7 @@ from audit.security import service as security
 from config.database import session_scope
 from config.settings import CallbackSettings
 from search.jobs import index_tick
+from tests.clock import weekday_afternoon_before
 from tests.conftest import Edge
 
 PASSWORD = "correct horse battery staple"
@@ -72,7 +73,11 @@ def build_world(edge: Edge, *, messages: int = 300, media: bool = True) -> World
     edge.settings.callback = CallbackSettings(
         token=SecretStr(CALLBACK_TOKEN), encoding_aes_key=SecretStr(CALLBACK_AES_KEY), debounce_s=3600
     )
-    edge.simulator.populate(messages, messages_per_day=20_000)
+    # The chats end on a recent weekday afternoon: at night the simulated company would date
+    # most of them after "now" (its office hours push them forward), and what the tests pick
+    # from them would change with the hour the suite runs.
+    end = weekday_afternoon_before(datetime.now(UTC))
+    edge.simulator.populate(messages, end_ms=int(end.timestamp() * 1000), messages_per_day=20_000, stop_at_end=True)
     edge.register_keys()
     context = edge.context()
     corp_id = edge.simulator.corp_id

@@ -6,6 +6,7 @@ alerts page's tests.)"""
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -22,18 +23,32 @@ CJK_PAIR = re.compile(r"(?=([\u4e00-\u9fff]{2}))")
 
 def rare_pair(site: ConsoleSite) -> tuple[str, int, int]:
     """A two-character term from a text message that has a rule hit, the one fewest
-    messages contain (so the message is on the first page of results): (term, message, conversation)."""
+    messages contain (so the message is on the first page of results): (term, message, conversation).
+
+    The term never straddles the edge of a hit: the conversation view marks the hit over the
+    search match, so a straddling term would be split across two marks."""
     world = site.world
     with session_scope(world.context.session_factory) as session:
-        candidates = session.execute(
-            select(Message.id, Message.conversation_id, Message.text)
+        rows = session.execute(
+            select(Message.id, Message.conversation_id, Message.text, MessageHit.start, MessageHit.end)
             .join(MessageHit, MessageHit.message_id == Message.id)
             .where(Message.msgtype == "text", Message.conversation_id.is_not(None))
             .order_by(Message.id)
         ).all()
+    spans: dict[tuple[int, int, str], list[tuple[int, int]]] = defaultdict(list)
+    for message_id, conversation_id, text, start, end in rows:
+        located = [(start, end)] if start is not None and end is not None else []
+        spans[(message_id, conversation_id or 0, text or "")] += located
+
+    def straddles(pair: str, text: str, hits: list[tuple[int, int]]) -> bool:
+        at = [m.start() for m in re.finditer(re.escape(pair), text)]
+        return any(p < end and start < p + 2 and not start <= p < p + 2 <= end for p in at for start, end in hits)
+
     best: tuple[int, str, int, int] | None = None
-    for message_id, conversation_id, text in candidates:
-        for pair in CJK_PAIR.findall(text or ""):
+    for (message_id, conversation_id, text), hits in spans.items():
+        for pair in CJK_PAIR.findall(text):
+            if straddles(pair, text, hits):
+                continue
             frequency = sum(pair in other for other in world.message_texts)
             if best is None or frequency < best[0]:
                 best = (frequency, pair, message_id, conversation_id)

@@ -4,14 +4,12 @@ checks and the simulated WeCom (whose retention window follows it)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta
 
 from archive.puller import Puller, PullReport
 from archive.simulator.conversations import GeneratedMessage
+from tests.clock import weekday_afternoon_before
 from tests.conftest import Edge
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass
@@ -27,16 +25,6 @@ class MovableClock:
 
     def ms(self) -> int:
         return int(self.now.timestamp() * 1000)
-
-
-def weekday_afternoon_before(moment: datetime) -> datetime:
-    """15:00 Asia/Shanghai, Monday to Thursday, at least a day before ``moment``: the
-    simulated company is busy then and the next afternoon, so short windows of history
-    are full of messages."""
-    day = moment.astimezone(SHANGHAI).date() - timedelta(days=1)
-    while day.weekday() >= 4:
-        day -= timedelta(days=1)
-    return datetime.combine(day, time(15), tzinfo=SHANGHAI).astimezone(UTC)
 
 
 def clocked_edge(edge: Edge) -> MovableClock:

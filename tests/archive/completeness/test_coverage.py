@@ -15,7 +15,8 @@ from archive.completeness import service
 from archive.simulator.conversations import GeneratedMessage
 from archive.simulator.server import PERMIT_USER_LIST_META_KEY
 from archive.wecom.client import BlockingWeComClient, WeComClient
-from tests.archive.completeness.conftest import SHANGHAI, clocked_edge, populate_until, pull
+from tests.archive.completeness.conftest import clocked_edge, populate_until, pull
+from tests.clock import SHANGHAI
 from tests.conftest import Edge
 
 
