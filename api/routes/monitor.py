@@ -8,7 +8,7 @@ content: they need ``content:read`` and a purpose and are logged by the access g
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -18,17 +18,15 @@ from litestar.params import FromQuery, QueryParameter
 from api.auth.guards import context_of, principal_of, requires
 from api.pagination import PathId
 from api.routes.content import through_gate
-from api.routes.workflow import MONITOR_DAYS_DEFAULT, corp_of
-from archive.clock import utcnow
+from api.routes.workflow import corp_of, monitor_days
 from audit.access.gate import AccessGate
 from audit.monitor import queries as monitor
-from audit.security.errors import InvalidInput, OutOfScope
+from audit.security.errors import OutOfScope
 from audit.security.roles import Permission
 from audit.security.scope import conversation_visible, resolve_scope
 from config.database import session_scope
 
 MONITOR = [requires(Permission.MONITOR_READ)]
-MAX_RANGE_DAYS = 366
 
 
 class GroupPointOut(msgspec.Struct, frozen=True):
@@ -63,15 +61,6 @@ class EmployeeResponseOut(msgspec.Struct, frozen=True):
     max_response_minutes: float | None
 
 
-def date_range(first: date | None, last: date | None) -> tuple[date, date]:
-    """``first``…``last`` (default: the last week up to today), forwards and at most a year."""
-    last_day = last or utcnow().date()
-    first_day = first or last_day - timedelta(days=MONITOR_DAYS_DEFAULT - 1)
-    if first_day > last_day or (last_day - first_day).days > MAX_RANGE_DAYS:
-        raise InvalidInput("the date range must run forwards and cover at most a year")
-    return first_day, last_day
-
-
 @get("/api/v1/monitor/groups/{conversation_id:int}/series", guards=MONITOR, sync_to_thread=True)
 def group_series(
     request: Request[Any, Any, Any],
@@ -81,7 +70,7 @@ def group_series(
     hourly: FromQuery[bool] = False,
 ) -> list[GroupPointOut]:
     """A group's daily (or hourly) counts over a date range, oldest first; in scope only."""
-    first_day, last_day = date_range(first, last)
+    first_day, last_day = monitor_days(request, first, last)
     with session_scope(context_of(request).session_factory) as session:
         if not conversation_visible(session, resolve_scope(session, principal_of(request)), conversation_id):
             raise OutOfScope("this group is outside your data scope")
@@ -123,7 +112,7 @@ def employee_metrics(
     """Reply rate and response times per employee, slowest first: only employees who are
     members of your departments (company-wide scopes: everyone; protected people only for
     their named officers)."""
-    first_day, last_day = date_range(first, last)
+    first_day, last_day = monitor_days(request, first, last)
     with session_scope(context_of(request).session_factory) as session:
         scope = resolve_scope(session, principal_of(request))
         rows = monitor.employee_metrics(

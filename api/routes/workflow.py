@@ -12,6 +12,7 @@ import csv
 import io
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import msgspec
 from anyio import to_thread
@@ -42,6 +43,7 @@ from config.database import session_scope
 
 ReviewAction = Literal["claim", "release", "escalate", "resolve", "false_positive", "reopen", "note"]
 MONITOR_DAYS_DEFAULT = 7
+MONITOR_RANGE_DAYS_MAX = 366
 # Ranking is over per-day rollups (one row per active group and day), cheap even for all groups.
 RANK_ALL_GROUPS = 1_000_000
 
@@ -303,6 +305,17 @@ async def import_rules(request: Request[Any, Any, Any]) -> RulesImported:
     return RulesImported(await to_thread.run_sync(work))
 
 
+def monitor_days(request: Request[Any, Any, Any], first: date | None, last: date | None) -> tuple[date, date]:
+    """``first``…``last`` (default: the last week up to today), forwards and at most a year.
+    "Today" is in the detection zone, where rollup days are dated, not in UTC."""
+    zone = ZoneInfo(context_of(request).settings.detection.timezone)
+    last_day = last or utcnow().astimezone(zone).date()
+    first_day = first or last_day - timedelta(days=MONITOR_DAYS_DEFAULT - 1)
+    if first_day > last_day or (last_day - first_day).days > MONITOR_RANGE_DAYS_MAX:
+        raise InvalidInput("the date range must run forwards and cover at most a year")
+    return first_day, last_day
+
+
 @get("/api/v1/monitor/groups", guards=[requires(Permission.MONITOR_READ)], sync_to_thread=True)
 def monitor_groups(
     request: Request[Any, Any, Any],
@@ -312,10 +325,7 @@ def monitor_groups(
     limit: Annotated[int, QueryParameter(ge=1, le=200)] = 20,
 ) -> list[GroupRiskOut]:
     """Customer groups ranked by risk over a date range (default: the last 7 days), in scope."""
-    last_day = last or utcnow().date()
-    first_day = first or last_day - timedelta(days=MONITOR_DAYS_DEFAULT - 1)
-    if first_day > last_day or (last_day - first_day).days > 366:
-        raise InvalidInput("the date range must run forwards and cover at most a year")
+    first_day, last_day = monitor_days(request, first, last)
     with session_scope(context_of(request).session_factory) as session:
         # Rank every active group, then keep the visible ones: a limit before the scope filter
         # would hand a scoped reviewer a short (often empty) list.

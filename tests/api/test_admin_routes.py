@@ -3,7 +3,7 @@ detail and alert paging — as an administrator, officer or reviewer would use t
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from archive.models import Message
 from audit.access.models import AccessLogEntry
 from audit.alerts.service import raise_alert
 from audit.detect.hits import Severity
+from audit.monitor.models import ConversationDaily
 from config.database import session_scope
 from tests.api.world import PASSWORD, PURPOSE, World, build_world
 from tests.conftest import Edge
@@ -210,3 +211,40 @@ def test_the_first_word_group_keeps_the_starter_lexicons_in_force(world: World) 
     with session_scope(world.context.session_factory) as session:
         after = {group.name for group in rules_or_starter(session, data_dir=data_dir).groups}
     assert after == in_force | {GROUP["name"]}
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_monitoring_defaults_to_today_in_the_detection_zone(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 17:00 UTC it is already tomorrow in Shanghai, where rollup days are dated: the
+    default period must include that day (a UTC "today" would leave it out)."""
+    evening_utc = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
+    shanghai_day = date(2026, 11, 24)
+    monkeypatch.setattr("api.routes.workflow.utcnow", lambda: evening_utc)
+    with session_scope(world.context.session_factory) as session:
+        session.add(
+            ConversationDaily(
+                conversation_id=world.in_conversation,
+                day=shanghai_day,
+                corp_id=world.edge.simulator.corp_id,
+                kind="group",
+                messages=7,
+                customer_messages=3,
+                active_members=2,
+                scored=0,
+                negative=0,
+                complaints=0,
+                threats=0,
+                hits=1,
+                hit_points=6,
+                hits_by_category={"test": 1},
+                unanswered_customers=0,
+                computed_at=evening_utc,
+            )
+        )
+    with TestClient(app=create_app(world.context)) as client:
+        headers = signed_in(client, "compliance_officer")
+        series = client.get(f"/api/v1/monitor/groups/{world.in_conversation}/series", headers=headers)
+        ranked = client.get("/api/v1/monitor/groups", headers=headers)
+    assert series.status_code == 200 and ranked.status_code == 200
+    assert {"day": shanghai_day.isoformat(), "messages": 7}.items() <= series.json()[-1].items()
+    assert world.in_conversation in {group["conversation_id"] for group in ranked.json()}
