@@ -182,21 +182,40 @@ TAMPERINGS = [
 ]
 
 
+def ordinary_position(edge: Edge, start: int) -> int:
+    """The first position from ``start`` on whose message every tampering changes: one with
+    recipients and a body (a corp switch event has neither) and a distinct time from OTHER's."""
+    with edge.database.engine.connect() as connection:
+        position = connection.execute(
+            text(
+                "SELECT MIN(l.position) FROM chain_links l JOIN messages m ON m.id = l.message_id "
+                "WHERE l.corp_id = :corp AND l.position >= :start AND l.position < :other "
+                "AND m.msgtype <> 'switch' AND COALESCE(m.text, '') <> 'edited' "
+                "AND EXISTS (SELECT 1 FROM message_recipients r WHERE r.message_id = m.id) "
+                "AND m.msgtime <> (SELECT o.msgtime FROM chain_links ol JOIN messages o ON o.id = ol.message_id "
+                "WHERE ol.corp_id = :corp AND ol.position = :other)"
+            ),
+            {"corp": edge.simulator.corp_id, "start": start, "other": OTHER},
+        ).scalar_one()
+    assert position is not None, f"no ordinary message between positions {start} and {OTHER}"
+    return int(position)
+
+
 @pytest.mark.parametrize("tampering", TAMPERINGS, ids=[t.name for t in TAMPERINGS])
 def test_verify_catches_tampering(edge: Edge, tampering: Tampering) -> None:
     pull(edge, MESSAGES)
     assert run_verify(edge).ok
     corp_id = edge.simulator.corp_id
-    target = Target(corp_id, link_at(edge, TARGET), link_at(edge, OTHER))
+    position = ordinary_position(edge, TARGET)
+    target = Target(corp_id, link_at(edge, position), link_at(edge, OTHER))
 
     with edge.database.engine.begin() as connection:
         tampering.apply(connection, target)
     report = run_verify(edge)
 
+    expected = position if tampering.position == TARGET else tampering.position
     assert report.broken is not None, tampering.name
-    assert (report.broken.check, report.broken.position) == (tampering.check, tampering.position), (
-        report.broken.describe()
-    )
+    assert (report.broken.check, report.broken.position) == (tampering.check, expected), report.broken.describe()
     assert report.checkpoint is None, "a broken chain is never checkpointed"
 
 
