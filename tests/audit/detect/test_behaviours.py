@@ -17,6 +17,7 @@ from audit.detect.engine import build_contexts, compile_engine
 from audit.detect.rules.starter import starter_rules
 from config.settings import DetectionSettings
 from tests.audit.detect.conftest import STAFF_TO_CUSTOMER
+from tests.clock import weekday_afternoon_before
 from tests.conftest import Edge
 
 
@@ -86,7 +87,10 @@ def test_red_packet_threshold_and_staff_cards() -> None:
 
 def test_behaviours_on_simulated_conversations(edge: Edge) -> None:
     sent: list[GeneratedMessage] = []
-    edge.simulator.populate(2500, messages_per_day=4_000, record=sent)
+    # From midnight to a weekday afternoon (Shanghai): chats after hours and in office hours,
+    # whatever the hour the suite runs (ending at "now", a night run had no after-hours chats).
+    end = weekday_afternoon_before(datetime.now(UTC))
+    edge.simulator.populate(2500, end_ms=int(end.timestamp() * 1000), messages_per_day=4_000, record=sent)
     edge.register_keys()
     context = edge.context()
     assert context.puller(edge.simulator.corp_id).run().status == "completed"
