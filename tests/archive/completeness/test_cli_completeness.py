@@ -43,7 +43,12 @@ def unused_port_url() -> str:
 
 @pytest.fixture
 def pulled(edge: Edge) -> tuple[Edge, list[int]]:
-    report = edge.simulator.populate(600, messages_per_day=20_000, seq_gap_every=150)
+    # Ending 16 hours back: at night the simulated company would date these chats after now
+    # (no lag to report), and a day or more back the media lag would turn critical.
+    end = datetime.now(UTC) - timedelta(hours=16)
+    report = edge.simulator.populate(
+        600, end_ms=int(end.timestamp() * 1000), messages_per_day=20_000, seq_gap_every=150
+    )
     edge.register_keys()
     context = edge.context()
     try:
