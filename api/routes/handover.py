@@ -30,6 +30,7 @@ from archive.clock import utcnow
 from audit.handover import report as reports
 from audit.handover import service, views
 from audit.handover.models import CaseKind, HandoverCase
+from audit.handover.views import CaseSummary
 from audit.security.errors import InvalidInput
 from audit.security.principal import Principal
 from audit.security.roles import Permission
@@ -50,29 +51,8 @@ ExternalUserId = Annotated[str, PathParameter(min_length=1, max_length=64)]
 # --- structs -----------------------------------------------------------------------------------
 
 
-class CaseSummaryOut(msgspec.Struct, frozen=True):
-    id: int
-    corp_id: str
-    kind: str
-    status: str
-    handover_userid: str
-    handover_name: str
-    department_ids: list[int]
-    dimission_at: datetime | None
-    opened_at: datetime
-    opened_by: str
-    source: str
-    customers: int
-    high_risk: int
-    deleted_before_leaving: int
-    groups: int
-    undecided: int
-    follow_up: int
-    signed_off_at: datetime | None
-
-
 class CasePage(msgspec.Struct, frozen=True):
-    items: list[CaseSummaryOut]
+    items: list[CaseSummary]
     next_cursor: str | None
 
 
@@ -342,8 +322,7 @@ def list_cases(
             session, principal, corp_id=corp_id, statuses=status or (), before_id=key[0] if key else None, limit=size
         ),
     )
-    page = [CaseSummaryOut(**item.__dict__) for item in items]
-    return CasePage(page, encode_cursor(items[-1].id) if len(items) == size else None)
+    return CasePage(list(items), encode_cursor(items[-1].id) if len(items) == size else None)
 
 
 @post("/api/v1/handover/cases", guards=MANAGE, status_code=201)
