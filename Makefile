@@ -14,6 +14,7 @@ demo: install
 test: install
 	scripts/install-system-deps.sh build test
 	$(BIN)/python scripts/elasticsearch.py fetch
+	$(BIN)/python scripts/tencent_sdk.py fetch
 	$(BIN)/python -m pytest
 
 install: $(STAMP) sdk console-assets

@@ -192,6 +192,30 @@ def fake_sdk_library() -> Path:
         raise
 
 
+TENCENT_SDK_LIBRARY = Path(__file__).resolve().parents[1] / "build" / "tencent-sdk" / "libWeWorkFinanceSdk_C.so"
+TENCENT_SDK_LIBRARY_ENV = "WECOM_TENCENT_SDK_LIBRARY"
+
+
+@pytest.fixture(scope="session")
+def tencent_sdk_library() -> Path:
+    """Tencent's own library (``scripts/tencent_sdk.py fetch``, run by ``make test``; spec §1.1a).
+
+    Load it only in a fresh process that has loaded no C++ extension (ADR 0018): never in
+    this one. Its GetChatData/GetMediaData must never reach the internet: give it a dead
+    loopback proxy (``dead_proxy``) or a private network namespace.
+    """
+    if not TENCENT_SDK_LIBRARY.is_file():
+        require("Tencent's Finance SDK library", "run `scripts/tencent_sdk.py fetch` (make test does)")
+    os.environ.setdefault(TENCENT_SDK_LIBRARY_ENV, str(TENCENT_SDK_LIBRARY))
+    return TENCENT_SDK_LIBRARY
+
+
+@pytest.fixture
+def dead_proxy() -> str:
+    """A proxy on a loopback port nobody listens on: the SDK's network calls fail at once (10001)."""
+    return f"http://127.0.0.1:{_free_port()}"
+
+
 @dataclass
 class Edge:
     """The simulated WeCom (company + server) and wecom-audit wired to it."""

@@ -11,7 +11,12 @@ RETRYABLE_SDK_CODES: Final = frozenset({10001, 10002, 10003})
 
 SDK_RETURN_CODES: Final[dict[int, tuple[str, str]]] = {
     10000: ("bad request parameters", "this is a bug in wecom-audit's call; please report it"),
-    10001: ("network error", "check outbound HTTPS to qyapi.weixin.qq.com and the proxy settings"),
+    10001: (
+        "network error: WeCom could not be reached",
+        "check that this server can open HTTPS (port 443) to qyapi.weixin.qq.com, the proxy "
+        "(WECOM_AUDIT_SDK__PROXY, or https_proxy for the SDK's libcurl) and that this server's egress IP "
+        "is in 可信IP of 会话内容存档 in the WeCom admin console",
+    ),
     10002: ("failed to parse the response", "usually transient; retry later"),
     10003: ("internal/system failure", "usually transient; retry later"),
     10004: ("encryption failed (secret/key problem)", "check the archive secret and the RSA key in the admin console"),
@@ -78,14 +83,42 @@ class SdkCrashError(SdkError):
     retryable = True
 
 
-def error_for_return_code(rc: int, call: str) -> SdkError:
+def error_for_return_code(rc: int, call: str, *, attempts: int = 1) -> SdkError:
     meaning, hint = SDK_RETURN_CODES.get(rc, ("unknown return code", "see WeCom's SDK documentation"))
-    message = f"{call} returned {rc} ({meaning})"
+    tried = f" ({attempts} attempts)" if attempts > 1 else ""
+    message = f"{call} returned SDK code {rc} ({meaning}){tried}"
     if rc in RETRYABLE_SDK_CODES:
         return SdkTransientError(message, hint=hint, sdk_code=rc)
     if rc == 10010:
         return SdkDataExpiredError(message, hint=hint, sdk_code=rc)
     return SdkConfigurationError(message, hint=hint, sdk_code=rc)
+
+
+def load_failure_hint(exitcode: int | None, printed: str) -> str:
+    """What to do when the library does not load, chosen by what the loader or the dying
+    worker said (``exitcode`` negative: killed by that signal)."""
+    text = printed.lower()
+    if "no such file" in text or "cannot open shared object" in text:
+        return "check WECOM_AUDIT_SDK__LIBRARY_PATH (the file, and the libraries `ldd` lists for it)"
+    if "wrong elf class" in text or "invalid elf header" in text or "file too short" in text:
+        return (
+            "this file is not a Linux shared library for this machine: use the SDK's Linux build "
+            "for this CPU (`uname -m`: x86_64 or aarch64)"
+        )
+    if "glibc" in text or "version `" in text:
+        return (
+            "the library needs a newer glibc than this system has (musl/Alpine cannot run it): "
+            "use a glibc distribution such as Debian 12"
+        )
+    if "does not export" in text:
+        return "point WECOM_AUDIT_SDK__LIBRARY_PATH at libWeWorkFinanceSdk_C.so"
+    if exitcode is not None and exitcode < 0:
+        return (
+            "the library crashed while loading, although wecom-audit loads it first in a fresh process: "
+            "check LD_PRELOAD and /etc/ld.so.preload, and that the file is Tencent's unmodified library "
+            "(compare its md5 with md5.txt of the download)"
+        )
+    return "the worker could not start: reinstall wecom-audit (`make install`) and try again"
 
 
 def error_for_errcode(errcode: int, errmsg: str) -> SdkError:

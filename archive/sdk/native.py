@@ -16,8 +16,8 @@ from archive.sdk.errors import SdkLibraryError
 _c_char_p = ctypes.c_char_p
 _void_p = ctypes.c_void_p
 
-# name: (restype, argtypes)
-_SIGNATURES: dict[str, tuple[object, list[object]]] = {
+# The C ABI as ctypes declarations — name: (restype, argtypes).
+SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "NewSdk": (_void_p, []),
     "Init": (ctypes.c_int, [_void_p, _c_char_p, _c_char_p]),
     "GetChatData": (
@@ -44,6 +44,17 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
 }
 
 
+def declare(library: ctypes.CDLL) -> None:
+    """Give every SDK function of ``library`` its C signature (AttributeError: one is missing)."""
+    for name, (restype, argtypes) in SIGNATURES.items():
+        try:
+            function = getattr(library, name)
+        except AttributeError as exc:
+            raise AttributeError(name, name=name) from exc
+        function.restype = restype
+        function.argtypes = argtypes
+
+
 @dataclass(frozen=True)
 class MediaChunk:
     data: bytes
@@ -63,16 +74,13 @@ class FinanceSdkLibrary:
                 f"cannot load the Finance SDK library {path}: {exc}",
                 hint="set WECOM_AUDIT_SDK__LIBRARY_PATH to libWeWorkFinanceSdk_C.so (glibc Linux x86_64/ARM64)",
             ) from None
-        for name, (restype, argtypes) in _SIGNATURES.items():
-            try:
-                function = getattr(self._lib, name)
-            except AttributeError:
-                raise SdkLibraryError(
-                    f"{path} does not export {name}: it is not the WeCom Finance SDK",
-                    hint="point WECOM_AUDIT_SDK__LIBRARY_PATH at libWeWorkFinanceSdk_C.so",
-                ) from None
-            function.restype = restype
-            function.argtypes = argtypes
+        try:
+            declare(self._lib)
+        except AttributeError as exc:
+            raise SdkLibraryError(
+                f"{path} does not export {exc.name}: it is not the WeCom Finance SDK",
+                hint="point WECOM_AUDIT_SDK__LIBRARY_PATH at libWeWorkFinanceSdk_C.so",
+            ) from None
         self._sdk: int | None = None
 
     def init(self, corp_id: str, secret: str) -> int:

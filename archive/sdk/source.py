@@ -15,16 +15,23 @@ Contract:
 from __future__ import annotations
 
 import ctypes
-import multiprocessing
+import dataclasses
+import mmap
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from archive.errors import ArchiveError
 from archive.keyring import KeyRing
@@ -35,8 +42,9 @@ from archive.sdk.errors import (
     SdkTransientError,
     error_for_errcode,
     error_for_return_code,
+    load_failure_hint,
 )
-from archive.sdk.worker import RecordTuple, WorkerConfig, worker_main
+from archive.sdk.worker import PROGRESS_BYTES, RecordTuple, WorkerConfig
 from archive.source import ChatEnvelope, DecryptedRecord, FailureReason
 from config.logs import get_logger
 
@@ -50,6 +58,12 @@ REPLY_GRACE_S = 120.0
 WORKER_START_TIMEOUT_S = 60.0
 MAX_BACKOFF_S = 60.0
 RESPONSE_TOO_LARGE = 301058
+# The worker runs this module as a fresh interpreter (ADR 0018: never a multiprocessing child).
+WORKER_MODULE = "archive.sdk.worker_entry"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# How much of what the worker printed last is shown when it dies.
+STDERR_TAIL_LINES = 6
+STDERR_TAIL_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -69,10 +83,23 @@ class MediaProgress:
 
 
 class _WorkerDied(Exception):
-    def __init__(self, seq: int, exitcode: int | None) -> None:
-        super().__init__(f"SDK worker died (exit code {exitcode})")
+    def __init__(self, seq: int, exitcode: int | None, last_words: str) -> None:
+        super().__init__(f"SDK worker died ({describe_exit(exitcode)})")
         self.seq = seq
         self.exitcode = exitcode
+        self.last_words = last_words
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """``exit code 1`` or ``killed by SIGABRT`` (a negative code is the signal's number)."""
+    if exitcode is None:
+        return "still running"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"
 
 
 class FinanceSdkSource:
@@ -94,11 +121,15 @@ class FinanceSdkSource:
         self._retry_backoff_s = retry_backoff_s
         self._crash_threshold = crash_quarantine_threshold
         self._sleep = sleep
-        self._context = multiprocessing.get_context("spawn")
-        # The seq the worker is decrypting (0: none), in shared memory that survives its crash.
-        self._progress: Any = self._context.Value(ctypes.c_ulonglong, 0, lock=False)
-        self._process: BaseProcess | None = None
+        # The seq the worker is decrypting (0: none), in shared memory that survives its
+        # crash: a memfd the worker maps too (it is handed over at each start).
+        self._progress_fd = os.memfd_create("wecom-sdk-progress")
+        weakref.finalize(self, os.close, self._progress_fd)
+        os.ftruncate(self._progress_fd, PROGRESS_BYTES)
+        self._progress = ctypes.c_ulonglong.from_buffer(mmap.mmap(self._progress_fd, PROGRESS_BYTES))
+        self._process: subprocess.Popen[bytes] | None = None
         self._connection: Connection | None = None
+        self._stderr: IO[bytes] | None = None  # what the running worker printed
         self._in_flight: tuple[Any, ...] | None = None
         self._crashes: Counter[int] = Counter()
         self._lock = threading.RLock()
@@ -107,9 +138,8 @@ class FinanceSdkSource:
     # --- ChatArchiveSource ----------------------------------------------------------------
 
     def fetch(self, after_seq: int, limit: int) -> list[DecryptedRecord]:
-        error: SdkError | None = None
-        attempt = 0
-        while attempt <= self._retry_attempts:
+        retries = 0
+        while True:
             reply = self._call(("fetch", after_seq, limit))
             kind = reply[0]
             if kind == "records":
@@ -121,24 +151,22 @@ class FinanceSdkSource:
                     continue
                 raise error_for_errcode(reply[1], reply[2])
             if kind == "rc":
-                error = error_for_return_code(reply[1], reply[2])
+                error = error_for_return_code(reply[1], reply[2], attempts=retries + 1)
             else:  # garbled
                 error = SdkTransientError(reply[1], hint="usually transient; retry later", sdk_code=10002)
-            if not error.retryable:
-                raise error
-            delay = min(self._retry_backoff_s * 2**attempt, MAX_BACKOFF_S)
-            log.warning("archive.sdk.retry", code=error.sdk_code, attempt=attempt + 1, delay_s=delay)
+            if not error.retryable or retries >= self._retry_attempts:
+                raise error  # no sleep after the last attempt: the caller learns at once
+            delay = min(self._retry_backoff_s * 2**retries, MAX_BACKOFF_S)
+            log.warning("archive.sdk.retry", code=error.sdk_code, attempt=retries + 1, delay_s=delay)
             self._sleep(delay)
-            attempt += 1
-        assert error is not None
-        raise error
+            retries += 1
 
     def prefetch(self, after_seq: int, limit: int) -> None:
         with self._lock:
             self._prefetch_locked(after_seq, limit)
 
     def _prefetch_locked(self, after_seq: int, limit: int) -> None:
-        if self._in_flight is not None or self._process is None or not self._process.is_alive():
+        if self._in_flight is not None or self._process is None or self._process.poll() is not None:
             return
         request = self._with_skips(("fetch", after_seq, limit))
         try:
@@ -158,10 +186,12 @@ class FinanceSdkSource:
         while pending:
             deadline_s = self._config.media_timeout_s * max(job.max_chunks for job in jobs) + REPLY_GRACE_S
             reply = self._call(("media", [requests[i] for i in pending]), deadline_s)
+            if reply[0] == "rc":  # the worker's own handle failed Init: no file can move
+                raise error_for_return_code(reply[1], reply[2])
             retry: list[int] = []
             for position, outcome in zip(pending, reply[1], strict=True):
                 if outcome[0] == "rc":
-                    error = error_for_return_code(outcome[1], "GetMediaData")
+                    error = error_for_return_code(outcome[1], outcome[3], attempts=attempt + 1)
                     if error.retryable and attempt < self._retry_attempts:
                         retry.append(position)
                         continue
@@ -197,11 +227,14 @@ class FinanceSdkSource:
                 pass
             self._connection.close()
         if self._process is not None:
-            self._process.join(5)
-            if self._process.is_alive():
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
                 self._process.kill()
-                self._process.join()
-        self._process = self._connection = None
+                self._process.wait()
+        if self._stderr is not None:
+            self._stderr.close()
+        self._process = self._connection = self._stderr = None
         self._in_flight = None
 
     # --- keys -----------------------------------------------------------------------------
@@ -239,10 +272,12 @@ class FinanceSdkSource:
                     continue
                 unattributed += 1
                 if unattributed >= MAX_UNATTRIBUTED_CRASHES:
+                    last_words = f"; it printed: {died.last_words}" if died.last_words else ""
                     raise SdkCrashError(
                         f"the SDK worker died {unattributed} times in a row outside any record "
-                        f"(last exit code {died.exitcode})",
-                        hint="check the SDK library and its dependencies; see the worker's stderr",
+                        f"(last: {describe_exit(died.exitcode)}){last_words}",
+                        hint="check the SDK library and its dependencies; run `wecom-audit pull --once` "
+                        "with WECOM_AUDIT_LOGGING__LEVEL=debug and report the lines above",
                     ) from None
 
     def _with_skips(self, request: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -253,12 +288,11 @@ class FinanceSdkSource:
         return (*base, skips)
 
     def _send(self, request: tuple[Any, ...]) -> None:
-        assert self._connection is not None and self._process is not None
+        assert self._connection is not None
         try:
             self._connection.send(request)
         except OSError:
-            self._process.join(5)
-            raise _WorkerDied(int(self._progress.value), self._process.exitcode) from None
+            raise self._died() from None
 
     def _receive(self, deadline: float | None = None) -> tuple[Any, ...]:
         connection = self._connection
@@ -266,18 +300,26 @@ class FinanceSdkSource:
         deadline = deadline or self._config.timeout_s + REPLY_GRACE_S
         try:
             if not connection.poll(deadline):
-                seq = int(self._progress.value)
-                log.error("archive.sdk.worker_hung", waited_s=deadline, seq=seq or None)
+                log.error("archive.sdk.worker_hung", waited_s=deadline, seq=int(self._progress.value) or None)
                 self._process.kill()
-                self._process.join()
-                raise _WorkerDied(seq, self._process.exitcode)
+                raise self._died()
             reply: tuple[Any, ...] = connection.recv()
         except (EOFError, OSError):
-            self._process.join(5)
-            raise _WorkerDied(int(self._progress.value), self._process.exitcode) from None
+            raise self._died() from None
         if reply[0] == "error":
             raise ArchiveError(reply[1])
         return reply
+
+    def _died(self) -> _WorkerDied:
+        """What is known about the worker's death: the record it was on, how it ended, and
+        the last lines it printed."""
+        assert self._process is not None
+        try:
+            self._process.wait(5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        return _WorkerDied(int(self._progress.value), self._process.returncode, _tail(self._stderr))
 
     def _drain_in_flight(self) -> None:
         """Read and drop the reply to a prefetch nobody wants any more."""
@@ -288,43 +330,79 @@ class FinanceSdkSource:
     def _ensure_worker(self) -> None:
         if self._process is None:
             self._start_worker()
-        elif not self._process.is_alive():
-            raise _WorkerDied(int(self._progress.value), self._process.exitcode)
+        elif self._process.poll() is not None:
+            raise self._died()
 
     def _discard_worker(self, died: _WorkerDied) -> None:
-        log.warning("archive.sdk.worker_died", exit_code=died.exitcode, seq=died.seq or None)
+        log.warning("archive.sdk.worker_died", exit=describe_exit(died.exitcode), seq=died.seq or None)
         if self._connection is not None:
             self._connection.close()
-        self._process = self._connection = None
+        if self._stderr is not None:
+            self._stderr.close()
+        self._process = self._connection = self._stderr = None
         self._in_flight = None
         self._progress.value = 0
         self.worker_restarts += 1
 
     def _start_worker(self) -> None:
-        parent, child = self._context.Pipe()
-        process = self._context.Process(
-            target=worker_main, args=(child, self._progress, self._config), name="wecom-sdk-worker", daemon=True
-        )
-        process.start()
-        child.close()
-        if not parent.poll(WORKER_START_TIMEOUT_S):
-            process.kill()
-            raise SdkLibraryError("the SDK worker did not start in time", hint="see the worker's stderr")
+        """Start a fresh interpreter on ``worker_entry`` (ADR 0018), hand it the settings and
+        the progress memory, and wait until it has loaded the library and run ``Init``."""
+        channel, child_channel = socket.socketpair()
+        stderr = tempfile.TemporaryFile(prefix="wecom-sdk-worker-")  # noqa: SIM115 - lives as long as the worker
+        fds = (child_channel.fileno(), self._progress_fd)
+        python_path = os.pathsep.join(filter(None, (str(PROJECT_ROOT), os.environ.get("PYTHONPATH"))))
+        environment = {**os.environ, "PYTHONPATH": python_path}
         try:
-            hello = parent.recv()
-        except EOFError:
-            process.join(5)
+            process = subprocess.Popen(  # noqa: S603 - our own module, by the running interpreter
+                [sys.executable, "-m", WORKER_MODULE, *map(str, fds)],
+                pass_fds=fds,
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,  # the library may print; nothing of it may reach our stdout
+                stderr=stderr,
+                env=environment,
+            )
+        finally:
+            child_channel.close()
+        connection = Connection(channel.detach())
+        self._process, self._connection, self._stderr = process, connection, stderr
+        try:
+            settings = {**dataclasses.asdict(self._config), "library_path": str(self._config.library_path)}
+            self._send(settings)  # type: ignore[arg-type]
+            if not connection.poll(WORKER_START_TIMEOUT_S):
+                process.kill()
+                raise self._died()
+            hello = connection.recv()
+        except (_WorkerDied, EOFError, OSError):
+            died = self._died()
+            self._close_locked()
             raise SdkLibraryError(
-                f"the SDK worker died while loading the library (exit code {process.exitcode})",
-                hint="check WECOM_AUDIT_SDK__LIBRARY_PATH and the library's dependencies (ldd)",
+                f"the SDK worker died while loading {self._config.library_path} ({describe_exit(died.exitcode)})"
+                + (f"; it printed: {died.last_words}" if died.last_words else ""),
+                hint=load_failure_hint(died.exitcode, died.last_words),
             ) from None
         if hello[0] == "fatal":
-            process.join(5)
-            raise SdkLibraryError(hello[1])
-        self._process, self._connection = process, parent
+            self._close_locked()
+            detail = hello[2]
+            raise SdkLibraryError(
+                f"cannot load the Finance SDK library {self._config.library_path}: {detail}"
+                if hello[1] == "load"
+                else detail,
+                hint=load_failure_hint(None, detail),
+            )
         materials = [(m.version, m.pem, m.passphrase, m.source) for m in self._keyring.materials()]
         self._send(("keys", materials))
         self._receive()
+
+
+def _tail(stream: IO[bytes] | None) -> str:
+    """The last few lines the worker printed, on one line (``" | "`` between them)."""
+    if stream is None:
+        return ""
+    stream.flush()
+    size = stream.seek(0, os.SEEK_END)
+    stream.seek(max(0, size - STDERR_TAIL_BYTES))
+    lines = [line.strip() for line in stream.read().decode("utf-8", "replace").splitlines()]
+    return " | ".join([line[:300] for line in lines if line][-STDERR_TAIL_LINES:])
 
 
 def _records(rows: list[RecordTuple]) -> list[DecryptedRecord]:

@@ -9,7 +9,9 @@ sees anything worth logging that is not content.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import mmap
 import os
 import signal
 import threading
@@ -27,6 +29,9 @@ from archive.keyring import KeyMaterial, KeyRing
 from archive.sdk.errors import SDK_RETURN_CODES, SdkLibraryError
 from archive.sdk.native import FinanceSdkLibrary
 from archive.source import ChatEnvelope, FailureReason
+
+# The shared progress word: one unsigned 64-bit seq.
+PROGRESS_BYTES = 8
 
 # One record in a reply: (seq, msgid, publickey_ver, encrypt_random_key, encrypt_chat_msg,
 # plaintext or None, failure reason or None, detail). Plain tuples pickle fastest.
@@ -108,7 +113,9 @@ class _Worker:
         digests = self.media_digests.get(path_text)
         if digests is None or digests[2] != done:
             digests = None if done else (hashlib.md5(usedforsecurity=False), hashlib.sha256(), 0)
-        library = self._thread_library()
+        library, init_rc = self._thread_library()
+        if init_rc != 0:
+            return ("rc", init_rc, done, "Init")
         config = self.config
         with open(path, "r+b" if path.exists() else "wb") as sink:
             sink.truncate(done)  # bytes after the last recorded chunk are not trusted
@@ -118,7 +125,7 @@ class _Worker:
                     index, sdkfileid, config.proxy, config.proxy_password, config.media_timeout_s
                 )
                 if chunk is None:
-                    return ("rc", rc, done)
+                    return ("rc", rc, done, "GetMediaData")
                 sink.write(chunk.data)
                 sink.flush()
                 done += len(chunk.data)
@@ -138,14 +145,18 @@ class _Worker:
             self.media_digests[path_text] = digests
         return ("more", done)
 
-    def _thread_library(self) -> FinanceSdkLibrary:
-        """One SDK handle per download thread (the SDK is not documented thread-safe)."""
-        library: FinanceSdkLibrary | None = getattr(self.thread_state, "library", None)
-        if library is None:
+    def _thread_library(self) -> tuple[FinanceSdkLibrary, int]:
+        """One SDK handle per download thread (the SDK is not documented thread-safe), and
+        its ``Init`` return code: a handle that failed ``Init`` is not used."""
+        state: tuple[FinanceSdkLibrary, int] | None = getattr(self.thread_state, "library", None)
+        if state is None:
             library = FinanceSdkLibrary(self.config.library_path)
-            library.init(self.config.corp_id, self.config.secret)
-            self.thread_state.library = library
-        return library
+            state = (library, library.init(self.config.corp_id, self.config.secret))
+            if state[1] == 0:
+                self.thread_state.library = state
+            else:
+                library.destroy()  # a failed Init is tried again on the next file
+        return state
 
     def fetch(self, after_seq: int, limit: int, skip: dict[int, int]) -> tuple[Any, ...]:
         config = self.config
@@ -225,18 +236,23 @@ def _write_progress(path: Path, done: int, index: str) -> None:
     os.replace(temporary, path)  # never a half-written progress record
 
 
-def worker_main(connection: Connection, progress: Any, config: WorkerConfig) -> None:
-    # Ctrl-C is the parent's business; the worker ends when its pipe closes.
+def serve(channel: Connection, progress_fd: int, settings: dict[str, Any]) -> None:
+    """Serve the parent's requests until it says stop or goes away (see ``worker_entry``)."""
+    # Ctrl-C is the parent's business; the worker ends when its channel closes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The seq being decrypted, in memory the parent reads after a crash of this process.
+    progress_memory = mmap.mmap(progress_fd, PROGRESS_BYTES)
+    progress = ctypes.c_ulonglong.from_buffer(progress_memory)
+    config = WorkerConfig(**{**settings, "library_path": Path(settings["library_path"])})
     try:
         worker = _Worker(config, progress)
     except SdkLibraryError as exc:
-        connection.send(("fatal", str(exc)))
+        channel.send(("fatal", "symbols", str(exc)))
         return
-    connection.send(("ready",))
+    channel.send(("ready",))
     while True:
         try:
-            request = connection.recv()
+            request = channel.recv()
         except (EOFError, OSError):
             break  # the parent is gone
         if request[0] == "stop":
@@ -245,5 +261,5 @@ def worker_main(connection: Connection, progress: Any, config: WorkerConfig) -> 
             reply = worker.handle(request)
         except ArchiveError as exc:
             reply = ("error", str(exc))
-        connection.send(reply)
+        channel.send(reply)
     worker.library.destroy()
