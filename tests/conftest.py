@@ -193,7 +193,6 @@ def fake_sdk_library() -> Path:
 
 
 TENCENT_SDK_LIBRARY = Path(__file__).resolve().parents[1] / "build" / "tencent-sdk" / "libWeWorkFinanceSdk_C.so"
-TENCENT_SDK_LIBRARY_ENV = "WECOM_TENCENT_SDK_LIBRARY"
 
 
 @pytest.fixture(scope="session")
@@ -206,7 +205,6 @@ def tencent_sdk_library() -> Path:
     """
     if not TENCENT_SDK_LIBRARY.is_file():
         require("Tencent's Finance SDK library", "run `scripts/tencent_sdk.py fetch` (make test does)")
-    os.environ.setdefault(TENCENT_SDK_LIBRARY_ENV, str(TENCENT_SDK_LIBRARY))
     return TENCENT_SDK_LIBRARY
 
 

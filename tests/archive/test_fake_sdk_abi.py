@@ -3,15 +3,19 @@
 A small stdlib HTTP server in a thread stands in for the simulator server. Tests whose
 outcome depends on the library's process-wide fault counters, or that expect a crash,
 run in a fresh Python subprocess that loads this module by path and uses ``FakeSdk``.
+
+DecryptData is Tencent's algorithm: its results are compared with the Python reference
+``archive.simulator.cipher.decrypt_message`` and with Tencent's own library behind the
+forwarding switch (the ``tencent_sdk_library`` fixture).
 """
 
 from __future__ import annotations
 
 import base64
 import ctypes
-import hashlib
 import json
 import os
+import random
 import re
 import resource
 import shutil
@@ -30,6 +34,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from archive.simulator import cipher
+from tests.archive.simulator.test_cipher import ABORT, PLAINTEXT, tampered_records
 from tests.conftest import require
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -60,29 +66,53 @@ API = {
 # --------------------------------------------------------------------------- crypto
 
 
-def random_key() -> str:
-    """A per-message random key as the simulator makes it: base64 of 64 random bytes."""
-    return base64.b64encode(os.urandom(64)).decode("ascii")
+def seal(plaintext: bytes, seed: int | None = None) -> tuple[bytes, bytes]:
+    """(random key, encrypt_chat_msg) as the simulated company makes them; seeded if asked."""
+    key, msg = cipher.seal(plaintext, random.Random(seed).randbytes if seed is not None else os.urandom)
+    return key.encode("ascii"), msg.encode("ascii")
 
 
-def encrypt(key: str, plaintext: bytes, nonce: bytes | None = None) -> str:
-    """encrypt_chat_msg = base64(nonce ‖ AES-256-GCM(sha256(key)) ciphertext ‖ tag)."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+def reference(key: bytes, msg: bytes) -> tuple[int, bytes] | str:
+    """What Tencent's DecryptData does: (rc, plaintext) or ABORT."""
+    try:
+        return 0, cipher.decrypt_message(key, msg)
+    except cipher.DecryptError as exc:
+        return exc.sdk_code, b""
+    except cipher.LibraryAbort:
+        return ABORT
 
-    nonce = nonce if nonce is not None else os.urandom(12)
-    aes = AESGCM(hashlib.sha256(key.encode("ascii")).digest())
-    return base64.b64encode(nonce + aes.encrypt(nonce, plaintext, None)).decode("ascii")
+
+def mutated_records(count: int, seed: int) -> list[tuple[bytes, bytes]]:
+    """Records with a few characters of K or M replaced, dropped or inserted."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        key, msg = (bytearray(part) for part in seal(rng.randbytes(rng.choice([0, 1, 40, 700])), seed + i))
+        target = key if i % 3 == 0 else msg
+        for _ in range(rng.randrange(1, 4)):
+            pos = rng.randrange(len(target))
+            op = rng.randrange(3)
+            if op == 0:
+                target[pos] = rng.choice(b"AZaz09+/= !\x7f\xff")
+            elif op == 1:
+                del target[pos]
+            else:
+                target.insert(pos, rng.choice(b"Aa0+/= "))
+        out.append((bytes(key), bytes(msg)))
+    return out
 
 
-def make_record(seq: int, key: str, message: dict[str, Any]) -> dict[str, Any]:
-    plaintext = json.dumps(message, ensure_ascii=False).encode("utf-8")
-    return {
+def make_record(seq: int, message: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """A chatdata item and the random key of its message (the library never sees the RSA wrap)."""
+    key, msg = seal(json.dumps(message, ensure_ascii=False).encode("utf-8"))
+    record = {
         "msgid": f"msg-{seq}",
-        "encrypt_chat_msg": encrypt(key, plaintext),
+        "encrypt_chat_msg": msg.decode("ascii"),
         "publickey_ver": 1,
         "seq": seq,
         "encrypt_random_key": "not-used-by-the-library",
     }
+    return record, key
 
 
 # --------------------------------------------------------------------------- ctypes binding
@@ -428,6 +458,17 @@ def test_new_slice_and_media_data_are_empty(sdk: FakeSdk) -> None:
     sdk.lib.FreeMediaData(md)
 
 
+def test_getters_never_return_null(sdk: FakeSdk) -> None:
+    """Like Tencent's: a static "" for a NULL object, and NULL media data is "finished"."""
+    lib = sdk.lib
+    for getter in (lib.GetContentFromSlice, lib.GetData, lib.GetOutIndexBuf):
+        pointer = getter(None)
+        assert pointer
+        assert ctypes.string_at(pointer) == b""
+    assert lib.GetSliceLen(None) == lib.GetIndexLen(None) == lib.GetDataLen(None) == 0
+    assert lib.IsMediaDataFinish(None) == 1
+
+
 # --------------------------------------------------------------------------- GetChatData
 
 
@@ -514,27 +555,27 @@ def test_proxy_and_passwd_are_honoured(sdk: FakeSdk, sim: Sim, handle: int, monk
 
 
 def test_decrypt_success(sdk: FakeSdk) -> None:
-    key = random_key()
-    assert len(key) == 88
-    plain = json.dumps({"msgtype": "text", "text": {"content": "你好 🎉\u0000"}}).encode()
-    assert sdk.decrypt(key.encode(), encrypt(key, plain).encode()) == (0, plain)
-    # Minimal message: 28 bytes, empty plaintext.
-    assert sdk.decrypt(key.encode(), encrypt(key, b"").encode()) == (0, b"")
-    # Longest allowed key.
-    long_key = "k" * 1024
-    assert sdk.decrypt(long_key.encode(), encrypt(long_key, b"{}").encode()) == (0, b"{}")
+    message = {"msgtype": "text", "text": {"content": "你好 🎉\u0000"}}
+    for plain in [
+        b"",
+        b"\x00",
+        json.dumps(message, ensure_ascii=False).encode(),
+        "会话存档".encode() * 5000,
+        os.urandom(1 << 20),
+    ]:
+        key, msg = seal(plain)
+        assert len(key) == 88
+        assert sdk.decrypt(key, msg) == (0, plain)
 
 
 def test_decrypt_is_thread_safe(sdk: FakeSdk) -> None:
-    key = random_key()
-    cases = [(os.urandom(n), n) for n in range(0, 4000, 97)]
-    messages = [(encrypt(key, p).encode(), p) for p, _ in cases]
+    messages = [(*seal(p), p) for p in (os.urandom(n) for n in range(0, 4000, 97))]
     errors: list[str] = []
 
     def work() -> None:
         for _ in range(20):
-            for msg, p in messages:
-                if sdk.decrypt(key.encode(), msg) != (0, p):
+            for key, msg, p in messages:
+                if sdk.decrypt(key, msg) != (0, p):
                     errors.append("mismatch")
 
     threads = [threading.Thread(target=work) for _ in range(8)]
@@ -545,34 +586,171 @@ def test_decrypt_is_thread_safe(sdk: FakeSdk) -> None:
     assert errors == []
 
 
-def test_decrypt_wrong_key(sdk: FakeSdk) -> None:
-    msg = encrypt(random_key(), b'{"a":1}').encode()
-    assert sdk.decrypt(random_key().encode(), msg)[0] == 10006
+@pytest.mark.parametrize(
+    ("name", "case"), [(name, case) for name, case in tampered_records().items() if case[2] != ABORT]
+)
+def test_decrypt_return_codes(sdk: FakeSdk, name: str, case: tuple[str, str, int | str]) -> None:
+    key, msg, expected = case
+    assert sdk.decrypt(key.encode(), msg.encode()) == (expected, PLAINTEXT if expected == 0 else b"")
 
 
-@pytest.mark.parametrize("key", [None, b"", b"a" * 1025, b"abc\x7f", b"abc\x1f", b"ab\tc", "ключ".encode()])
-def test_decrypt_bad_key(sdk: FakeSdk, key: bytes | None) -> None:
-    msg = encrypt("x", b"{}").encode()
-    assert sdk.decrypt(key, msg)[0] == 10008
+def test_decrypt_null_arguments(sdk: FakeSdk) -> None:
+    key, msg = seal(b"{}")
+    assert sdk.decrypt(None, msg)[0] == 10000
+    assert sdk.decrypt(key, None)[0] == 10000
+    assert sdk.decrypt(None, None)[0] == 10000
+    # Tencent's would write the result through the NULL pointer; ours refuses.
+    assert sdk.lib.DecryptData(key, msg, None) == 10000
 
 
-def test_decrypt_garbage(sdk: FakeSdk) -> None:
-    key = random_key()
-    good = encrypt(key, b'{"hello":"world"}')
-    raw = bytearray(base64.b64decode(good))
-    raw[14] ^= 0x01
-    tampered = base64.b64encode(bytes(raw))
-    for msg in [
-        None,
-        b"",
-        b"not base64 at all!",
-        b"abc",  # bad length
-        good[:-1].encode(),  # truncated
-        base64.b64encode(os.urandom(27)),  # too short
-        base64.b64encode(os.urandom(64)),  # random
-        tampered,
-    ]:
-        assert sdk.decrypt(key.encode(), msg)[0] == 10006, msg
+def test_decrypt_failure_leaves_the_slice_alone(sdk: FakeSdk) -> None:
+    key, msg = seal(b'{"a":1}')
+    sl = sdk.lib.NewSlice()
+    try:
+        assert sdk.lib.DecryptData(key, msg, sl) == 0
+        assert sdk.lib.DecryptData(b"", msg, sl) == 10008
+        assert sdk.slice_bytes(sl) == b'{"a":1}'
+    finally:
+        sdk.lib.FreeSlice(sl)
+
+
+def test_decrypt_matches_the_reference_on_mutated_records(sdk: FakeSdk) -> None:
+    """Tencent's base64 decoder is lenient and CBC has no integrity check: a corrupt record
+    may still return 0 with garbage. The fake must agree byte for byte."""
+    compared = 0
+    for key, msg in mutated_records(400, seed=1):
+        expected = reference(key, msg)
+        if expected != ABORT:
+            assert sdk.decrypt(key, msg) == expected, (key, msg)
+            compared += 1
+    assert compared > 350
+
+
+@pytest.mark.parametrize(
+    ("name", "exception"),
+    [
+        ("message shorter than 13", "std::out_of_range"),
+        ("empty message", "std::out_of_range"),
+        ("s_len past the end", "std::out_of_range"),
+        ("key of only '='", "std::length_error"),
+    ],
+)
+def test_decrypt_aborts_where_tencents_does(lib_path: Path, sim: Sim, name: str, exception: str) -> None:
+    key, msg, expected = tampered_records()[name]
+    assert expected == ABORT
+    proc = run_isolated(
+        lib_path,
+        sim,
+        f"""
+        print("calling", flush=True)
+        sdk.decrypt({key.encode()!r}, {msg.encode()!r})
+        print("survived", flush=True)
+        """,
+    )
+    assert proc.returncode == -signal.SIGABRT, proc.stderr
+    assert proc.stdout.split() == ["calling"]
+    assert f"terminate called after throwing an instance of '{exception}'\n  what():  basic_string::" in proc.stderr
+
+
+# --------------------------------------------------------------------------- DecryptData forwarded
+
+# Runs in `python -I -S`: nothing but the standard library is imported before the fake SDK,
+# whose constructor loads Tencent's library (which aborts after a C++ extension, spec §1.1a).
+FORWARD_SCRIPT = textwrap.dedent("""\
+    import ctypes, json, sys
+    lib = ctypes.CDLL(sys.argv[1])
+    vp, cp = ctypes.c_void_p, ctypes.c_char_p
+    lib.NewSlice.restype = vp
+    lib.FreeSlice.argtypes = [vp]
+    lib.GetContentFromSlice.restype = vp
+    lib.GetContentFromSlice.argtypes = [vp]
+    lib.GetSliceLen.argtypes = [vp]
+    lib.DecryptData.argtypes = [cp, cp, vp]
+    results = []
+    for key, msg in json.load(sys.stdin):
+        sl = lib.NewSlice()
+        rc = lib.DecryptData(bytes.fromhex(key), bytes.fromhex(msg), sl)
+        results.append([rc, ctypes.string_at(lib.GetContentFromSlice(sl), lib.GetSliceLen(sl)).hex()])
+        lib.FreeSlice(sl)
+    with open("/proc/self/maps") as maps:
+        mapped = sorted({line.split()[-1] for line in maps if line.rstrip().endswith(".so")})
+    print(json.dumps({"results": results, "mapped": mapped}))
+    """)
+
+
+def run_forwarded(
+    lib_path: Path, library: str, cases: list[tuple[bytes, bytes]]
+) -> tuple[subprocess.CompletedProcess[str], list[tuple[int, bytes]], list[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    env["WECOM_FAKE_SDK_DECRYPT_LIBRARY"] = library
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", FORWARD_SCRIPT, str(lib_path)],
+        input=json.dumps([[key.hex(), msg.hex()] for key, msg in cases]),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=_no_core_dump,
+    )
+    if proc.returncode != 0 or not proc.stdout:
+        return proc, [], []
+    out = json.loads(proc.stdout)
+    return proc, [(rc, bytes.fromhex(data)) for rc, data in out["results"]], out["mapped"]
+
+
+def test_forward_switch_decrypts_with_tencents_library(lib_path: Path, tencent_sdk_library: Path) -> None:
+    library = str(tencent_sdk_library)
+    rng = random.Random(20261207)
+    plaintexts = [rng.randbytes(n) for n in (1, 15, 16, 17, 1 << 20)]
+    plaintexts += ["会话存档审计 🎉".encode() * n for n in (1, 10, 30000)]
+    plaintexts += [rng.randbytes(rng.randrange(1, 1 << 20)) for _ in range(8)]
+    plaintexts += [rng.randbytes(rng.randrange(1, 3000)) for _ in range(200)]
+    good = [seal(p) for p in plaintexts]
+    bad = [(k.encode(), m.encode()) for k, m, expected in tampered_records().values() if expected != ABORT]
+    bad += [(k, m) for k, m in mutated_records(300, seed=2) if reference(k, m) != ABORT]
+
+    proc, results, mapped = run_forwarded(lib_path, library, good + bad)
+    assert proc.returncode == 0, proc.stderr
+    assert os.path.realpath(library) in {os.path.realpath(m) for m in mapped}
+    assert results[: len(good)] == [(0, p) for p in plaintexts]
+    assert results[len(good) :] == [reference(k, m) for k, m in bad]
+
+
+def test_forward_switch_aborts_in_tencents_library(lib_path: Path, tencent_sdk_library: Path) -> None:
+    library = str(tencent_sdk_library)
+    key, msg, _ = tampered_records()["message shorter than 13"]
+    proc, _, _ = run_forwarded(lib_path, library, [(key.encode(), msg.encode())])
+    assert proc.returncode == -signal.SIGABRT
+    assert "terminate called after throwing an instance of 'std::out_of_range'" in proc.stderr
+
+
+def test_forward_switch_load_failure_is_internal_error(lib_path: Path, tmp_path: Path) -> None:
+    key, msg = seal(b"{}")
+    proc, results, _ = run_forwarded(lib_path, str(tmp_path / "missing.so"), [(key, msg)] * 3)
+    assert proc.returncode == 0, proc.stderr
+    assert results == [(10003, b"")] * 3
+    assert len(proc.stderr.splitlines()) == 1
+    assert "WECOM_FAKE_SDK_DECRYPT_LIBRARY" in proc.stderr
+
+
+def test_forward_switch_set_after_loading_is_refused(lib_path: Path, sim: Sim) -> None:
+    """Loading Tencent's library late could abort the process (a C++ extension may be loaded
+    by then), so the switch only counts if it was set when the fake was loaded."""
+    proc = run_isolated(
+        lib_path,
+        sim,
+        """
+        import os
+        key, msg = T.seal(b"{}")
+        os.environ["WECOM_FAKE_SDK_DECRYPT_LIBRARY"] = "/nonexistent/libWeWorkFinanceSdk_C.so"
+        print(sdk.decrypt(key, msg)[0], sdk.decrypt(key, msg)[0])
+        del os.environ["WECOM_FAKE_SDK_DECRYPT_LIBRARY"]
+        print(sdk.decrypt(key, msg)[0])
+        """,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["10003", "10003", "0"]
+    assert proc.stderr.count("was set after the library was loaded") == 1
 
 
 # --------------------------------------------------------------------------- GetMediaData
@@ -659,8 +837,7 @@ def test_chatdata_rc_times(lib_path: Path, sim: Sim) -> None:
 
 
 def test_chatdata_garble_times(lib_path: Path, sim: Sim) -> None:
-    key = random_key()
-    sim.state.records = [make_record(s, key, {"seq": s}) for s in (1, 2, 3)]
+    sim.state.records = [make_record(s, {"seq": s})[0] for s in (1, 2, 3)]
     proc = run_isolated(
         lib_path,
         sim,
@@ -683,38 +860,41 @@ def test_chatdata_garble_times(lib_path: Path, sim: Sim) -> None:
 
 
 def test_corrupt_seq(sdk: FakeSdk, sim: Sim, handle: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    key = random_key()
-    sim.state.records = [make_record(s, key, {"seq": s, "t": "文"}) for s in (1, 2, 3, 4)]
+    made = {s: make_record(s, {"seq": s, "t": "文"}) for s in (1, 2, 3, 4)}
+    sim.state.records = [record for record, _ in made.values()]
+    keys = {s: key for s, (_, key) in made.items()}
     monkeypatch.setenv("WECOM_FAKE_SDK_CORRUPT_SEQ", "2, 4")
     rc, body = sdk.chat(handle)
     assert rc == 0
     records = {r["seq"]: r["encrypt_chat_msg"].encode() for r in json.loads(body)["chatdata"]}
     for seq in (1, 3):
-        rc, plain = sdk.decrypt(key.encode(), records[seq])
+        rc, plain = sdk.decrypt(keys[seq], records[seq])
         assert rc == 0
         assert json.loads(plain)["seq"] == seq
     for seq in (2, 4):
-        rc, plain = sdk.decrypt(key.encode(), records[seq])
+        rc, plain = sdk.decrypt(keys[seq], records[seq])
         assert rc == 0
         assert plain
         with pytest.raises((json.JSONDecodeError, UnicodeDecodeError)):
             json.loads(plain)
     # Read at each call: switched off, the same message decrypts cleanly again.
     monkeypatch.delenv("WECOM_FAKE_SDK_CORRUPT_SEQ")
-    assert json.loads(sdk.decrypt(key.encode(), records[2])[1])["seq"] == 2
+    assert json.loads(sdk.decrypt(keys[2], records[2])[1])["seq"] == 2
 
 
 def test_crash_seq(lib_path: Path, sim: Sim) -> None:
-    key = random_key()
-    sim.state.records = [make_record(s, key, {"seq": s}) for s in (7, 8, 9)]
+    made = {s: make_record(s, {"seq": s}) for s in (7, 8, 9)}
+    sim.state.records = [record for record, _ in made.values()]
+    keys = {s: key for s, (_, key) in made.items()}
     proc = run_isolated(
         lib_path,
         sim,
         f"""
         rc, body = sdk.chat(h)
         recs = {{r["seq"]: r["encrypt_chat_msg"].encode() for r in json.loads(body)["chatdata"]}}
+        keys = {keys!r}
         for seq in (7, 9, 8):
-            rc, plain = sdk.decrypt({key!r}.encode(), recs[seq])
+            rc, plain = sdk.decrypt(keys[seq], recs[seq])
             print(json.dumps([seq, rc, json.loads(plain)["seq"]]), flush=True)
         print("survived", flush=True)
         """,

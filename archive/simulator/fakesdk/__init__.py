@@ -35,7 +35,7 @@ _CFLAGS = (
     "-Werror",
     "-Wl,-z,defs",
 )
-_LIBS = ("-lcurl", "-lcrypto", "-lpthread")
+_LIBS = ("-lcurl", "-lcrypto", "-lpthread", "-ldl")  # -ldl: dlopen for WECOM_FAKE_SDK_DECRYPT_LIBRARY (glibc < 2.34)
 
 
 class FakeSdkBuildError(RuntimeError):

@@ -2,18 +2,22 @@
  * Fake libWeWorkFinanceSdk_C.so for wecom-audit.
  *
  * Exports exactly the C ABI of Tencent's WeCom Finance SDK (WeWorkFinanceSdk_C.h)
- * but talks plain HTTP (libcurl) to the wecom-audit simulator server and decrypts
- * with the simulator's documented cipher. The contract (endpoints, cipher, return
- * codes, fault switches) is docs/fake-sdk.md.
+ * but talks plain HTTP (libcurl) to the wecom-audit simulator server. DecryptData is
+ * Tencent's own algorithm, measured on their library (spec §1.1b), with the same
+ * return codes and the same process aborts for the inputs that abort theirs. The
+ * contract (endpoints, record format, return codes, fault switches, where we differ
+ * from Tencent's library) is docs/fake-sdk.md.
  *
  * Build (see archive/simulator/fakesdk/__init__.py):
  *   cc -std=c11 -O2 -g -shared -fPIC -fvisibility=hidden -Wall -Wextra -Werror \
- *      -Wl,-z,defs -o libWeWorkFinanceSdk_C.so fake_finance_sdk.c -lcurl -lcrypto -lpthread
+ *      -Wl,-z,defs -o libWeWorkFinanceSdk_C.so fake_finance_sdk.c -lcurl -lcrypto -lpthread -ldl
  *
  * Threading: one SDK handle must be used by one thread at a time (it owns one
  * reused CURL easy handle). DecryptData and the Slice/MediaData helpers are
  * thread-safe; the only shared mutable state is the process-wide fault counters
- * (atomics) and the fault table (mutex).
+ * (atomics), the fault table (mutex) and the forwarding table (set at load time).
+ * Forwarded to Tencent's library, DecryptData is as thread-safe as theirs, which is
+ * undocumented (spec §1.5).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -28,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <dlfcn.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -85,15 +91,17 @@ enum {
     RC_NETWORK = 10001,
     RC_PARSE = 10002,
     RC_INTERNAL = 10003,
+    RC_BAD_KEY_INFO = 10005, /* DecryptData: SdkKeyInfo unparsable or inconsistent */
     RC_DECRYPT = 10006,
     RC_BAD_KEY = 10008,
 };
 
 #define DEFAULT_BASE_URL "http://127.0.0.1:18930"
 #define MAX_LIMIT 1000u
-#define MAX_KEY_LEN 1024u
-#define GCM_NONCE_LEN 12
-#define GCM_TAG_LEN 16
+#define HEAD_JUNK_LEN 13 /* encrypt_chat_msg: 13 junk characters, then W */
+#define W_LEN 32
+#define AES_KEY_LEN 32
+#define AES_BLOCK 16
 #define MAX_BODY_BYTES ((size_t)256 * 1024 * 1024)
 #define MAX_HEADER_VALUE 4096u
 #define MAX_SEQ_LIST 256
@@ -107,6 +115,7 @@ enum {
 #define ENV_CORRUPT_SEQ "WECOM_FAKE_SDK_CORRUPT_SEQ"
 #define ENV_MEDIA_CORRUPT_TIMES "WECOM_FAKE_SDK_MEDIA_CORRUPT_TIMES"
 #define ENV_MEDIA_CRASH_AFTER "WECOM_FAKE_SDK_MEDIA_CRASH_AFTER_CHUNKS"
+#define ENV_DECRYPT_LIBRARY "WECOM_FAKE_SDK_DECRYPT_LIBRARY"
 
 struct WeWorkFinanceSdk_t {
     CURL *curl;
@@ -639,6 +648,11 @@ static void slice_take(Slice_t *s, char *data, size_t n) {
 
 static char *empty_string(void) { return calloc(1, 1); }
 
+/* Like Tencent's getters: a static "" (never NULL) for a NULL object or buffer. */
+static char g_empty[1];
+
+static char *or_empty(char *p) { return p ? p : g_empty; }
+
 API Slice_t *NewSlice(void) {
     Slice_t *s = calloc(1, sizeof *s);
     if (!s) return NULL;
@@ -656,7 +670,7 @@ API void FreeSlice(Slice_t *slice) {
     free(slice);
 }
 
-API char *GetContentFromSlice(Slice_t *slice) { return slice ? slice->buf : NULL; }
+API char *GetContentFromSlice(Slice_t *slice) { return slice ? or_empty(slice->buf) : g_empty; }
 
 API int GetSliceLen(Slice_t *slice) { return slice ? slice->len : 0; }
 
@@ -682,17 +696,20 @@ API void FreeMediaData(MediaData_t *media_data) {
 }
 
 API char *GetOutIndexBuf(MediaData_t *media_data) {
-    return media_data ? media_data->outindexbuf : NULL;
+    return media_data ? or_empty(media_data->outindexbuf) : g_empty;
 }
 
-API char *GetData(MediaData_t *media_data) { return media_data ? media_data->data : NULL; }
+API char *GetData(MediaData_t *media_data) {
+    return media_data ? or_empty(media_data->data) : g_empty;
+}
 
 API int GetIndexLen(MediaData_t *media_data) { return media_data ? media_data->out_len : 0; }
 
 API int GetDataLen(MediaData_t *media_data) { return media_data ? media_data->data_len : 0; }
 
+/* Tencent's returns 1 for NULL: "nothing more to fetch". */
 API int IsMediaDataFinish(MediaData_t *media_data) {
-    return media_data ? media_data->is_finish : 0;
+    return media_data ? media_data->is_finish : 1;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -804,92 +821,365 @@ out:
 }
 
 /* ------------------------------------------------------------------------- */
-/* DecryptData                                                                */
+/* DecryptData: Tencent's algorithm (spec §1.1b; Python reference:         */
+/* archive/simulator/cipher.py decrypt_message)                               */
 /* ------------------------------------------------------------------------- */
 
-static bool key_valid(const char *key) {
-    if (!key || !*key) return false;
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)key; *p; ++p, ++n) {
-        if (n >= MAX_KEY_LEN) return false;
-        if (*p < 0x20 || *p > 0x7e) return false;
-    }
-    return true;
+/*
+ * What Tencent's library does when a C++ exception escapes its extern "C" entry point:
+ * std::terminate, whose verbose handler prints these two lines, then abort() (SIGABRT).
+ */
+_Noreturn static void die_cxx(const char *type, const char *what) {
+    fprintf(stderr, "terminate called after throwing an instance of '%s'\n  what():  %s\n", type,
+            what);
+    fflush(stderr);
+    abort();
 }
 
-static bool b64_char(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+/* std::out_of_range as libstdc++'s __throw_out_of_range_fmt words it. */
+_Noreturn static void die_out_of_range(const char *where, size_t pos, size_t size) {
+    char what[160];
+    snprintf(what, sizeof what, "%s: __pos (which is %zu) > this->size() (which is %zu)", where,
+             pos, size);
+    die_cxx("std::out_of_range", what);
 }
 
-/* Strict standard base64 (padded). Returns a malloc'd buffer or NULL. */
-static unsigned char *b64_decode(const char *s, size_t n, size_t *out_len) {
-    if (n == 0 || n % 4 != 0 || n > (size_t)INT_MAX) return NULL;
-    size_t pad = 0;
-    if (s[n - 1] == '=') ++pad;
-    if (s[n - 2] == '=') ++pad;
-    for (size_t i = 0; i < n - pad; ++i)
-        if (!b64_char(s[i])) return NULL;
-    unsigned char *out = malloc(n / 4 * 3 + 1);
+/* The library's base64 alphabet; anything else ('=' and whitespace too) decodes as 0. */
+static unsigned b64_value(unsigned char c) {
+    if (c >= 'A' && c <= 'Z') return (unsigned)(c - 'A');
+    if (c >= 'a' && c <= 'z') return (unsigned)(c - 'a') + 26u;
+    if (c >= '0' && c <= '9') return (unsigned)(c - '0') + 52u;
+    if (c == '+') return 62u;
+    if (c == '/') return 63u;
+    return 0u;
+}
+
+/*
+ * The library's own base64 decoder, which rejects nothing: len/4 groups of four
+ * characters (a shorter tail is ignored), then one byte dropped per '=' at the very end
+ * of the text. More trailing '=' than decoded bytes makes the library call
+ * std::string::assign with a negative length: std::length_error, so we die the same way.
+ * Returns a malloc'd buffer, NULL when out of memory.
+ */
+static unsigned char *sdk_b64decode(const char *text, size_t n, size_t *out_len) {
+    const unsigned char *s = (const unsigned char *)text;
+    size_t groups = n / 4;
+    unsigned char *out = malloc(3 * groups + 1);
     if (!out) return NULL;
-    int got = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
-    if (got < 0 || (size_t)got < pad) {
-        free(out);
-        return NULL;
+    for (size_t g = 0; g < groups; ++g) {
+        const unsigned char *q = s + 4 * g;
+        unsigned a = b64_value(q[0]), b = b64_value(q[1]), c = b64_value(q[2]), d = b64_value(q[3]);
+        out[3 * g] = (unsigned char)((a << 2) | (b >> 4));
+        out[3 * g + 1] = (unsigned char)(((b << 4) | (c >> 2)) & 0xffu);
+        out[3 * g + 2] = (unsigned char)(((c << 6) | d) & 0xffu);
     }
-    *out_len = (size_t)got - pad;
+    size_t trailing = 0;
+    while (trailing < n && s[n - 1 - trailing] == '=') ++trailing;
+    if (trailing > 3 * groups) die_cxx("std::length_error", "basic_string::assign");
+    *out_len = 3 * groups - trailing;
     return out;
 }
 
-/* 0 ok (plaintext malloc'd with one spare byte), else an SDK rc. */
-static int gcm_decrypt(const char *key, const unsigned char *raw, size_t raw_len,
-                       char **plain, size_t *plain_len) {
-    unsigned char aes_key[32];
-    unsigned char tag[GCM_TAG_LEN];
-    unsigned int klen = 0;
-    int outl = 0, finl = 0;
-    int rc = RC_INTERNAL;
-    const unsigned char *nonce = raw;
-    const unsigned char *ct = raw + GCM_NONCE_LEN;
-    size_t ct_len = raw_len - GCM_NONCE_LEN - GCM_TAG_LEN;
-    char *out = malloc(ct_len + 1);
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    memcpy(tag, raw + raw_len - GCM_TAG_LEN, GCM_TAG_LEN);
+enum { AES_OK, AES_FAIL, AES_NOMEM };
 
+/*
+ * aes(key, text) of §1.1b: the decoder above, then AES-256-CBC with the first 16 bytes
+ * as IV over the rest, PKCS#7; the key zero-padded or truncated to 32 bytes. The decoded
+ * text must be at least 32 bytes and a whole number of blocks. On AES_OK *plain is
+ * malloc'd with one spare byte.
+ */
+static int sdk_aes_decrypt(const unsigned char *key, size_t key_len, const char *text,
+                           size_t text_len, unsigned char **plain, size_t *plain_len) {
+    /* UNCERTAIN: the library keeps lengths in an int; past 2 GiB we just fail. */
+    if (text_len > (size_t)INT_MAX) return AES_FAIL;
+    size_t raw_len = 0;
+    unsigned char *raw = sdk_b64decode(text, text_len, &raw_len);
+    if (!raw) return AES_NOMEM;
+    if (raw_len < 2 * AES_BLOCK || raw_len % AES_BLOCK) {
+        free(raw);
+        return AES_FAIL;
+    }
+    unsigned char aes_key[AES_KEY_LEN] = {0};
+    memcpy(aes_key, key, key_len < AES_KEY_LEN ? key_len : AES_KEY_LEN);
+    int rc = AES_NOMEM;
+    int outl = 0, finl = 0;
+    size_t ct_len = raw_len - AES_BLOCK;
+    unsigned char *out = malloc(ct_len + AES_BLOCK + 1);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     if (!out || !ctx) goto done;
-    if (!EVP_Digest(key, strlen(key), aes_key, &klen, EVP_sha256(), NULL) || klen != 32)
-        goto done;
-    if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1) goto done;
-    if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_NONCE_LEN, NULL) != 1) goto done;
-    if (EVP_DecryptInit_ex(ctx, NULL, NULL, aes_key, nonce) != 1) goto done;
-    if (ct_len > 0 &&
-        EVP_DecryptUpdate(ctx, (unsigned char *)out, &outl, ct, (int)ct_len) != 1) {
-        rc = RC_DECRYPT;
-        goto done;
-    }
-    if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG_LEN, tag) != 1) goto done;
-    if (EVP_DecryptFinal_ex(ctx, (unsigned char *)out + outl, &finl) <= 0) {
-        rc = RC_DECRYPT;
-        goto done;
-    }
+    rc = AES_FAIL;
+    if (EVP_DecryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, aes_key, raw) != 1) goto done;
+    if (EVP_DecryptUpdate(ctx, out, &outl, raw + AES_BLOCK, (int)ct_len) != 1) goto done;
+    if (EVP_DecryptFinal_ex(ctx, out + outl, &finl) != 1) goto done;
     *plain = out;
     *plain_len = (size_t)outl + (size_t)finl;
     out = NULL;
-    rc = RC_OK;
+    rc = AES_OK;
 done:
     OPENSSL_cleanse(aes_key, sizeof aes_key);
     EVP_CIPHER_CTX_free(ctx);
     if (out) {
-        OPENSSL_cleanse(out, ct_len);
+        OPENSSL_cleanse(out, ct_len + AES_BLOCK);
         free(out);
     }
+    free(raw);
+    return rc;
+}
+
+/* wwmsgauditsdk.SdkKeyInfo (proto2): 1 k1 string, 2 pre_len, 3 end_len, 4 s_len int32. */
+typedef struct {
+    const unsigned char *k1; /* points into the decrypted buffer */
+    size_t k1_len;
+    int32_t pre_len;
+    int32_t end_len;
+    int32_t s_len;
+} key_info_t;
+
+static bool pb_varint(const unsigned char *p, size_t n, size_t *i, uint64_t *v) {
+    uint64_t r = 0;
+    for (unsigned k = 0; k < 10; ++k) {
+        if (*i >= n) return false;
+        unsigned char b = p[(*i)++];
+        r |= (uint64_t)(b & 0x7fu) << (7 * k);
+        if (!(b & 0x80u)) {
+            *v = r;
+            return true;
+        }
+    }
+    return false; /* longer than 10 bytes */
+}
+
+/* One value of wire type 0, 1, 2 or 5; for 2, *start and *len locate the bytes. */
+static bool pb_value(const unsigned char *p, size_t n, size_t *i, unsigned wire, uint64_t *v,
+                     size_t *start, size_t *len) {
+    switch (wire) {
+    case 0: return pb_varint(p, n, i, v);
+    case 1:
+    case 5: {
+        size_t w = wire == 1 ? 8 : 4;
+        if (n - *i < w) return false;
+        *i += w;
+        return true;
+    }
+    case 2: {
+        uint64_t l = 0;
+        if (!pb_varint(p, n, i, &l)) return false;
+        l &= 0xffffffffu; /* read as a varint32, negative as int32 is an error */
+        if (l > (uint64_t)INT32_MAX || l > n - *i) return false;
+        *start = *i;
+        *len = (size_t)l;
+        *i += (size_t)l;
+        return true;
+    }
+    default: return false;
+    }
+}
+
+/* Skips a group (wire type 3) up to its matching end-group tag. */
+static bool pb_skip_group(const unsigned char *p, size_t n, size_t *i, uint32_t number,
+                          unsigned depth) {
+    if (depth > 100) return false; /* UNCERTAIN: libprotobuf's default recursion limit */
+    for (;;) {
+        uint64_t tag64 = 0, v = 0;
+        size_t start = 0, len = 0;
+        if (!pb_varint(p, n, i, &tag64)) return false;
+        uint32_t tag = (uint32_t)tag64;
+        unsigned wire = tag & 7u;
+        if (tag == 0) return false;
+        if (wire == 4) return (tag >> 3) == number;
+        if (wire == 3) {
+            if (!pb_skip_group(p, n, i, tag >> 3, depth + 1)) return false;
+        } else if (!pb_value(p, n, i, wire, &v, &start, &len)) {
+            return false;
+        }
+    }
+}
+
+static int32_t int32_of(uint64_t v) { return (int32_t)(uint32_t)(v & 0xffffffffu); }
+
+/*
+ * Parses like libprotobuf's ParseFromString: unknown fields and known fields of the
+ * wrong wire type are skipped, the last occurrence wins; a zero tag, an end-group tag,
+ * wire type 6/7 or a truncated value fail. (Checked against the real library with
+ * crafted and random SdkKeyInfo bytes.)
+ */
+static bool parse_key_info(const unsigned char *p, size_t n, key_info_t *info) {
+    memset(info, 0, sizeof *info);
+    info->k1 = p;
+    size_t i = 0;
+    while (i < n) {
+        uint64_t tag64 = 0, v = 0;
+        size_t start = 0, len = 0;
+        if (!pb_varint(p, n, &i, &tag64)) return false;
+        uint32_t tag = (uint32_t)tag64;
+        uint32_t number = tag >> 3;
+        unsigned wire = tag & 7u;
+        if (tag == 0 || wire == 4) return false;
+        if (wire == 3) {
+            if (!pb_skip_group(p, n, &i, number, 1)) return false;
+            continue;
+        }
+        if (!pb_value(p, n, &i, wire, &v, &start, &len)) return false;
+        if (number == 1 && wire == 2) {
+            info->k1 = p + start;
+            info->k1_len = len;
+        } else if (wire == 0 && number == 2) {
+            info->pre_len = int32_of(v);
+        } else if (wire == 0 && number == 3) {
+            info->end_len = int32_of(v);
+        } else if (wire == 0 && number == 4) {
+            info->s_len = int32_of(v);
+        }
+    }
+    return true;
+}
+
+/* A C int32 expression widened to size_t the way the library compares it. */
+static size_t widen(int32_t v) { return (size_t)(int64_t)v; }
+
+static int32_t add32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+
+/* Tencent's DecryptData body; on RC_OK *plain is malloc'd with one spare byte. */
+static int decrypt_own(const char *key, const char *msg, unsigned char **plain, size_t *plain_len) {
+    size_t key_len = strlen(key), msg_len = strlen(msg);
+    /* 1. W = M[13:45] (std::string(M, 13, 32): throws when M is shorter than 13). */
+    if (msg_len < HEAD_JUNK_LEN)
+        die_out_of_range("basic_string::basic_string", HEAD_JUNK_LEN, msg_len);
+    size_t w_len = msg_len - HEAD_JUNK_LEN < W_LEN ? msg_len - HEAD_JUNK_LEN : W_LEN;
+    unsigned char *info_raw = NULL;
+    size_t info_len = 0;
+    int a = sdk_aes_decrypt((const unsigned char *)msg + HEAD_JUNK_LEN, w_len, key, key_len,
+                            &info_raw, &info_len);
+    if (a != AES_OK) return a == AES_FAIL ? RC_BAD_KEY : RC_INTERNAL;
+
+    /* 2. SdkKeyInfo and its consistency with the message. */
+    int rc = RC_BAD_KEY_INFO;
+    char *body = NULL;
+    key_info_t info;
+    if (!parse_key_info(info_raw, info_len, &info)) goto out;
+    if (info.s_len <= 0 || widen(add32(info.s_len, info.s_len)) >= msg_len) goto out;
+    size_t head = widen(add32(info.pre_len, HEAD_JUNK_LEN + W_LEN));
+    if (head > msg_len) goto out;
+
+    /* 3. Junk: the head, then s_len characters at position s_len, then end_len at the end. */
+    const char *rest = msg + head;
+    size_t rest_len = msg_len - head;
+    size_t s = (size_t)info.s_len;
+    if (s > rest_len) die_out_of_range("basic_string::erase", s, rest_len);
+    size_t cut = rest_len - s < s ? rest_len - s : s;
+    size_t kept = rest_len - cut;
+    size_t end = widen(info.end_len);
+    if (end > kept) goto out;
+    body = malloc(kept + 1);
+    if (!body) {
+        rc = RC_INTERNAL;
+        goto out;
+    }
+    memcpy(body, rest, s);
+    memcpy(body + s, rest + s + cut, rest_len - s - cut);
+
+    /* 4. The body, with k1. */
+    a = sdk_aes_decrypt(info.k1, info.k1_len, body, kept - end, plain, plain_len);
+    rc = a == AES_OK ? RC_OK : a == AES_FAIL ? RC_DECRYPT : RC_INTERNAL;
+out:
+    free(body);
+    OPENSSL_cleanse(info_raw, info_len);
+    free(info_raw);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------- */
+/* WECOM_FAKE_SDK_DECRYPT_LIBRARY: DecryptData served by Tencent's library   */
+/* ------------------------------------------------------------------------- */
+
+typedef int (*decrypt_fn)(const char *, const char *, void *);
+typedef void *(*new_slice_fn)(void);
+typedef void (*free_slice_fn)(void *);
+typedef char *(*slice_content_fn)(void *);
+typedef int (*slice_len_fn)(void *);
+
+/* Written only while this library is being loaded (by fwd_preload), read-only after. */
+static struct {
+    bool attempted;
+    decrypt_fn decrypt;
+    new_slice_fn new_slice;
+    free_slice_fn free_slice;
+    slice_content_fn content;
+    slice_len_fn len;
+} g_fwd;
+static atomic_bool g_fwd_late_warned;
+
+/*
+ * Tencent's library is loaded while this library itself is being loaded, never later:
+ * the process has then imported nothing after us, and Tencent's library must come
+ * before any C++ extension or its dlopen aborts the process (spec §1.1a; the SDK worker
+ * imports its own code only after loading the SDK, ADR 0018). RTLD_LOCAL keeps its
+ * exported copies of OpenSSL, libcurl and libstdc++ out of the global scope, so our
+ * libcurl and libcrypto and theirs never meet. Never unloaded.
+ */
+__attribute__((constructor)) static void fwd_preload(void) {
+    const char *path = getenv(ENV_DECRYPT_LIBRARY);
+    if (!path || !*path) return;
+    g_fwd.attempted = true;
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        fprintf(stderr, "fake WeCom Finance SDK: cannot load %s=%s: %s\n", ENV_DECRYPT_LIBRARY,
+                path, dlerror());
+        return;
+    }
+    decrypt_fn decrypt = (decrypt_fn)dlsym(h, "DecryptData");
+    new_slice_fn new_slice = (new_slice_fn)dlsym(h, "NewSlice");
+    free_slice_fn free_slice = (free_slice_fn)dlsym(h, "FreeSlice");
+    slice_content_fn content = (slice_content_fn)dlsym(h, "GetContentFromSlice");
+    slice_len_fn len = (slice_len_fn)dlsym(h, "GetSliceLen");
+    if (!decrypt || !new_slice || !free_slice || !content || !len) {
+        fprintf(stderr, "fake WeCom Finance SDK: %s=%s lacks DecryptData or the slice API\n",
+                ENV_DECRYPT_LIBRARY, path);
+        return;
+    }
+    g_fwd.new_slice = new_slice;
+    g_fwd.free_slice = free_slice;
+    g_fwd.content = content;
+    g_fwd.len = len;
+    g_fwd.decrypt = decrypt;
+}
+
+/* Tencent's DecryptData on a slice of theirs; the bytes copied out; its rc unchanged. */
+static int decrypt_forward(const char *key, const char *msg, unsigned char **plain,
+                           size_t *plain_len) {
+    if (!g_fwd.decrypt) {
+        /* Load failure: reported once at load time. Set too late: loading it now could
+           abort the process (a C++ extension may be loaded by now), so say so once. */
+        if (!g_fwd.attempted && !atomic_exchange(&g_fwd_late_warned, true))
+            fprintf(stderr,
+                    "fake WeCom Finance SDK: %s was set after the library was loaded; set it "
+                    "in the environment of the process that loads the SDK\n",
+                    ENV_DECRYPT_LIBRARY);
+        return RC_INTERNAL;
+    }
+    void *slice = g_fwd.new_slice();
+    if (!slice) return RC_INTERNAL;
+    int rc = g_fwd.decrypt(key, msg, slice);
+    if (rc == RC_OK) {
+        int n = g_fwd.len(slice);
+        char *src = g_fwd.content(slice);
+        unsigned char *copy = n >= 0 ? malloc((size_t)n + 1) : NULL;
+        if (copy) {
+            if (n > 0) memcpy(copy, src, (size_t)n);
+            *plain = copy;
+            *plain_len = (size_t)n;
+        } else {
+            rc = RC_INTERNAL;
+        }
+        if (n > 0) OPENSSL_cleanse(src, (size_t)n);
+    }
+    g_fwd.free_slice(slice);
     return rc;
 }
 
 API int DecryptData(const char *encrypt_key, const char *encrypt_msg, Slice_t *msg) {
-    if (!msg) return RC_PARAM;
-    if (!key_valid(encrypt_key)) return RC_BAD_KEY;
-    if (!encrypt_msg || !*encrypt_msg) return RC_DECRYPT;
+    /* Tencent's: NULL key or message → 10000. NULL slice: it would crash on success. */
+    if (!encrypt_key || !encrypt_msg || !msg) return RC_PARAM;
 
     bool corrupt = false;
     unsigned long long seq = 0;
@@ -898,28 +1188,25 @@ API int DecryptData(const char *encrypt_key, const char *encrypt_msg, Slice_t *m
         corrupt = seq_in_env(ENV_CORRUPT_SEQ, seq);
     }
 
-    size_t raw_len = 0;
-    unsigned char *raw = b64_decode(encrypt_msg, strlen(encrypt_msg), &raw_len);
-    if (!raw) return RC_DECRYPT;
-    if (raw_len < GCM_NONCE_LEN + GCM_TAG_LEN || raw_len - GCM_NONCE_LEN - GCM_TAG_LEN >
-                                                     (size_t)INT_MAX - 1) {
-        free(raw);
-        return RC_DECRYPT;
-    }
-    char *plain = NULL;
+    unsigned char *plain = NULL;
     size_t plain_len = 0;
-    int rc = gcm_decrypt(encrypt_key, raw, raw_len, &plain, &plain_len);
-    free(raw);
+    const char *library = getenv(ENV_DECRYPT_LIBRARY);
+    int rc = library && *library ? decrypt_forward(encrypt_key, encrypt_msg, &plain, &plain_len)
+                                 : decrypt_own(encrypt_key, encrypt_msg, &plain, &plain_len);
     if (rc != RC_OK) return rc;
-
+    if (plain_len > (size_t)INT_MAX - 1) {
+        OPENSSL_cleanse(plain, plain_len);
+        free(plain);
+        return RC_INTERNAL;
+    }
     if (corrupt) {
         /* Not JSON: keep the first half, its head overwritten with 0xFF (invalid UTF-8). */
         size_t n = plain_len / 2;
         if (n == 0) n = 1; /* plain has at least one byte of room */
-        for (size_t i = 0; i < n && i < 4; ++i) plain[i] = (char)0xFF;
+        for (size_t i = 0; i < n && i < 4; ++i) plain[i] = 0xFF;
         plain_len = n;
     }
-    slice_take(msg, plain, plain_len);
+    slice_take(msg, (char *)plain, plain_len);
     return RC_OK;
 }
 
