@@ -32,6 +32,15 @@ SDK_RETURN_CODES: Final[dict[int, tuple[str, str]]] = {
     10011: ("certificate error", "check the system CA certificates and any TLS-intercepting proxy"),
 }
 
+# What DecryptData's codes mean for a record in WeCom's format (spec §1.1b): the same numbers
+# as above, another meaning (10005 is not about an sdkfileid here).
+DECRYPT_DATA_CODES: Final[dict[int, str]] = {
+    10000: "a NULL argument",
+    10005: "the key info inside the random key does not fit the message",
+    10006: "the message body does not decrypt with the key inside the random key",
+    10008: "the random key does not decrypt with the message's key part",
+}
+
 WECOM_ERRCODES: Final[dict[int, tuple[str, str]]] = {
     40001: ("invalid secret", "set WECOM_AUDIT_WECOM__ARCHIVE_SECRET to the 会话内容存档 Secret (not an app secret)"),
     40013: ("invalid corp id", "set WECOM_AUDIT_WECOM__CORP_ID to the corp id (ww…) from 我的企业"),

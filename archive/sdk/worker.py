@@ -26,7 +26,7 @@ import msgspec
 
 from archive.errors import ArchiveError
 from archive.keyring import KeyMaterial, KeyRing
-from archive.sdk.errors import SDK_RETURN_CODES, SdkLibraryError
+from archive.sdk.errors import DECRYPT_DATA_CODES, SdkLibraryError
 from archive.sdk.native import FinanceSdkLibrary
 from archive.source import ChatEnvelope, FailureReason
 
@@ -207,18 +207,17 @@ class _Worker:
             self.progress.value = 0
             if rc == 0:
                 records.append((*head, plaintext, None, ""))
-            elif rc in (10006, 10008):
+            elif rc == 10008:  # K does not decrypt with the key part of M: not the key WeCom wrapped
                 detail = (
-                    f"DecryptData returned {rc} ({SDK_RETURN_CODES[rc][0]}) although the random key had the "
+                    f"DecryptData returned 10008 ({DECRYPT_DATA_CODES[rc]}) although the random key had the "
                     f"right shape: the private key for publickey_ver {envelope.publickey_ver} is probably "
                     "not the one WeCom used, or the record is corrupt"
                 )
                 records.append((*head, None, FailureReason.WRONG_KEY.value, detail))
-            else:
-                meaning = SDK_RETURN_CODES.get(rc, ("unknown return code", ""))[0]
-                records.append(
-                    (*head, None, FailureReason.DECRYPT_FAILED.value, f"DecryptData returned {rc} ({meaning})")
-                )
+            else:  # 10005, 10006: the random key was right, so the record itself is damaged
+                meaning = DECRYPT_DATA_CODES.get(rc, "unknown return code")
+                detail = f"DecryptData returned {rc} ({meaning}): the record is corrupt"
+                records.append((*head, None, FailureReason.DECRYPT_FAILED.value, detail))
         return records
 
 

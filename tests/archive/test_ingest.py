@@ -1,11 +1,15 @@
 """Every message type round-trips: simulated WeCom encrypts → fake SDK → our binding
-(worker process) → RSA unwrap + DecryptData → parse → store, on SQLite and PostgreSQL."""
+(worker process) → RSA unwrap + DecryptData → parse → store, on SQLite and PostgreSQL —
+with the fake's DecryptData and with Tencent's (ADR 0018)."""
 
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from archive.models import ArchiveCursor, ChatEnvelopeRow, Conversation, Message, MessageRecipient, QuarantinedRecord
@@ -46,7 +50,30 @@ ALL_TYPES = {
 }
 
 
-def test_every_message_type_round_trips(edge: Edge) -> None:
+def libraries_mapped_by_children() -> set[str]:
+    """The files mapped by this process's children (the SDK worker), from /proc."""
+    mapped: set[str] = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if parent == os.getpid():
+                mapped |= {line.split()[-1] for line in (stat.parent / "maps").read_text().splitlines()}
+        except (OSError, IndexError, ValueError):
+            continue  # a process that ended meanwhile
+    return mapped
+
+
+@pytest.fixture(params=["fake", "tencent"], ids=["fake DecryptData", "Tencent's DecryptData"])
+def decrypt_data_by(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Whose DecryptData the SDK worker uses. For Tencent's, the fake forwards DecryptData to
+    Tencent's library (GetChatData and GetMediaData still come from the simulator)."""
+    if request.param == "tencent":
+        library = request.getfixturevalue("tencent_sdk_library")
+        monkeypatch.setenv("WECOM_FAKE_SDK_DECRYPT_LIBRARY", str(library))
+    return str(request.param)
+
+
+def test_every_message_type_round_trips(edge: Edge, decrypt_data_by: str) -> None:
     sent: list[GeneratedMessage] = []
     edge.simulator.populate(3500, messages_per_day=20_000, rotate_after=2000, record=sent)
     edge.simulator.inject(
@@ -66,8 +93,12 @@ def test_every_message_type_round_trips(edge: Edge) -> None:
     edge.register_keys()
     context = edge.context()
     report = context.puller(edge.simulator.corp_id).run()
+    worker_libraries = libraries_mapped_by_children()
     context.close()
 
+    if decrypt_data_by == "tencent":  # the records really went through Tencent's code
+        assert str(edge.settings.sdk.library_path) in worker_libraries
+        assert os.environ["WECOM_FAKE_SDK_DECRYPT_LIBRARY"] in worker_libraries
     assert report.status == "completed", report.error
     assert report.fetched == len(sent) + 1
     assert report.stored == len(sent) + 1

@@ -4,10 +4,14 @@ record that crashes the SDK is quarantined without stopping the run."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select
 
 from archive.models import Message, PullRun, QuarantinedRecord
+from archive.simulator.cipher import encrypt_message
+from archive.simulator.store import StoredChat
 from tests.conftest import Edge
 
 
@@ -116,3 +120,27 @@ def test_a_missing_library_is_a_clear_error(pulled_edge: Edge, tmp_path: object)
     pulled_edge.settings.sdk.library_path = Path(str(tmp_path)) / "libnothing.so"
     with pytest.raises(ArchiveError, match="does not exist"):
         run_pull(pulled_edge)
+
+
+def test_a_record_that_aborts_tencents_decrypt_data_is_quarantined_and_the_pull_goes_on(
+    pulled_edge: Edge, monkeypatch: pytest.MonkeyPatch, tencent_sdk_library: Path
+) -> None:
+    # Tencent's DecryptData throws std::out_of_range through extern "C" for an encrypt_chat_msg
+    # under 13 characters: the process aborts (spec §1.1a). The fake forwards DecryptData to it.
+    monkeypatch.setenv("WECOM_FAKE_SDK_DECRYPT_LIBRARY", str(tencent_sdk_library))
+    store = pulled_edge.simulator.store
+    seq = store.max_seq() + 1
+    key = pulled_edge.simulator.current_key
+    good = encrypt_message(b"{}", key.private_key.public_key(), key.version)
+    msgtime_ms = store.last_msgtime_ms() or 0
+    record = StoredChat(seq, "aborts-tencent", key.version, good.encrypt_random_key, "ABCDEFGHIJKL", msgtime_ms)
+    store.append([(seq, record)], [])
+    pulled_edge.simulator.populate(50, messages_per_day=20_000)
+
+    report = run_pull(pulled_edge)
+    assert report.status == "completed", report.error
+    assert (report.stored, report.quarantined) == (450, 1)
+    with pulled_edge.database.sessions() as session:
+        row = session.scalars(select(QuarantinedRecord)).one()
+    assert (row.seq, row.reason) == (seq, "sdk_crash")
+    assert "crashed" in row.detail
