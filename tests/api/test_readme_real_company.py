@@ -59,7 +59,9 @@ def test_the_readme_steps_with_tencents_library_and_no_network(tencent_sdk_libra
         if step.endswith("pull --once"):
             argv = ["unshare", "-n", *argv]  # no network: not even a DNS server
         results.append(
-            subprocess.run(argv, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=180, check=False)
+            subprocess.run(
+                argv, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=180, check=False
+            )
         )
     *setup, pull = results
     for step in setup:
