@@ -170,7 +170,7 @@ class MessageRecipient(Base):
 
 
 class QuarantinedRecord(Base):
-    """A received record that could not be decrypted or parsed, with why (never what)."""
+    """A received record that could not be decrypted, parsed or stored, with why (never what)."""
 
     __tablename__ = "quarantine"
     __table_args__ = (UniqueConstraint("corp_id", "msgid"), Index(None, "corp_id", "resolved_at"))

@@ -8,6 +8,16 @@ Contract:
   and quarantine rows for what could not be decrypted or parsed. A crash at any point
   either commits the whole batch and its cursor or nothing, so nothing is lost and nothing
   is stored twice; storage is also idempotent on msgid.
+- One record never stalls the archive. When the database refuses a batch for the data's
+  sake (``archive.storage.is_data_fault``: e.g. a uint64 ``filesize`` beyond the int64
+  ``expected_size`` column), the batch is stored again in a new transaction with its
+  halves in SAVEPOINTs, down to single records; each record refused on its own is
+  quarantined as ``unstorable`` (envelope kept, for ``quarantine retry``) and the rest is
+  stored with the cursor, still in one transaction. Environment errors (disk full,
+  database locked, connection lost) fail the run as before, nothing of the batch stored;
+  so does a batch of several records whose every record is refused on its own (the
+  database is then the suspect, not the data). A batch of one is judged by the error alone,
+  so the newest record never waits for later chats to join its batch.
 - It writes only while it holds the corp's lease, renewed in every batch transaction.
 - Reports and logs carry counts, seqs and durations — never message content.
 - It imports nothing from ``audit`` or ``search``: stored batches go to the sinks it is given.
@@ -33,7 +43,7 @@ from archive.errors import ArchiveError, LeaseLostError, StorageError
 from archive.messages import ParsedMessage, ParseError, parse_message
 from archive.repository import DecodedItem, FailedItem, StoredMessage
 from archive.source import ChatArchiveSource, ChatEnvelope, DecryptedRecord, FailureReason
-from archive.storage import store_messages
+from archive.storage import complaint, is_data_fault, store_isolating, store_messages
 from config.database import session_scope
 from config.logs import get_logger
 
@@ -142,6 +152,54 @@ def store_prepared(
     return BatchResult(stored, len(records) - len(fresh), failed)
 
 
+def unstorable_detail(reason: str) -> str:
+    return (
+        f"the database refused to store it ({reason}); it stays here, envelope kept, until "
+        "`wecom-audit quarantine retry` can store it"
+    )
+
+
+def store_prepared_isolating(
+    session: Session, corp_id: str, records: Sequence[PreparedRecord], sinks: Sequence[BatchSink], clock: Clock
+) -> BatchResult:
+    """Store a batch the database refused for the data's sake (in a fresh transaction):
+    what it takes is stored, each record it refuses on its own is quarantined as
+    ``unstorable``. Sinks hear once, of the messages kept, never of a rolled-back part."""
+    kept, refused = store_isolating(session, records, lambda part: store_prepared(session, corp_id, part, (), clock))
+    if len(records) > 1 and len(refused) == len(records):
+        seqs = f"seq {records[0].envelope.seq}–{records[-1].envelope.seq}" if records else "empty"
+        raise StorageError(
+            f"the database refused every record of the batch ({seqs}) on its own ({refused[0][1]}); "
+            "nothing of it was stored",
+            hint="a database that takes no record at all is the suspect, not the records: "
+            "check its schema, server and logs, then pull again",
+        )
+    set_aside = [
+        PreparedRecord(record.envelope, None, "", FailureReason.UNSTORABLE.value, unstorable_detail(reason))
+        for record, reason in refused
+    ]
+    try:
+        quarantined = store_prepared(session, corp_id, set_aside, (), clock)
+    except Exception as exc:
+        if not is_data_fault(exc):
+            raise
+        raise StorageError(
+            f"the database refused even the quarantine row of an unstorable record ({complaint(exc)}); "
+            "nothing of the batch was stored",
+            hint="the record's envelope itself does not fit the database; report it with its seq",
+        ) from None
+    for record, reason in refused:
+        log.warning("archive.pull.unstorable", corp_id=corp_id, seq=record.envelope.seq, reason=reason)
+    stored = [message for part in kept for message in part.stored]
+    for sink in sinks:
+        sink.stored(session, corp_id, stored)
+    return BatchResult(
+        stored,
+        sum(part.duplicates for part in kept) + quarantined.duplicates,
+        [record for part in kept for record in part.quarantined] + quarantined.quarantined,
+    )
+
+
 def storage_error(exc: DBAPIError) -> StorageError:
     """Only the driver's first line: the statement and its parameters (content) stay out."""
     reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
@@ -247,12 +305,24 @@ class Puller:
             prepared = prepare(records)
             batch_started = time.monotonic()
             with session_scope(self.session_factory) as session:
-                if not repository.renew_lease(session, self.lease_name, self.holder, self.clock(), self.lease_ttl):
-                    raise LeaseLostError(
-                        f"the puller lease of corp {self.corp_id} was taken over",
-                        hint="another puller is running for this corp; this one stops",
+                self._renew_lease(session)
+                try:
+                    result = store_prepared(session, self.corp_id, prepared, self.sinks, self.clock)
+                except Exception as exc:
+                    if not is_data_fault(exc):
+                        raise
+                    # PostgreSQL has aborted the transaction and SQLite may hold part of a
+                    # statement: start the batch afresh, isolating what the database refuses.
+                    session.rollback()
+                    log.warning(
+                        "archive.pull.batch_refused",
+                        corp_id=self.corp_id,
+                        seq_to=top_seq,
+                        records=len(records),
+                        reason=complaint(exc),
                     )
-                result = store_prepared(session, self.corp_id, prepared, self.sinks, self.clock)
+                    self._renew_lease(session)
+                    result = store_prepared_isolating(session, self.corp_id, prepared, self.sinks, self.clock)
                 repository.set_cursor(session, self.corp_id, top_seq, self.clock())
                 report.batches += 1
                 report.fetched += len(records)
@@ -286,6 +356,13 @@ class Puller:
                 stored=len(result.stored),
                 quarantined=len(result.quarantined),
                 store_ms=round((time.monotonic() - batch_started) * 1000, 1),
+            )
+
+    def _renew_lease(self, session: Session) -> None:
+        if not repository.renew_lease(session, self.lease_name, self.holder, self.clock(), self.lease_ttl):
+            raise LeaseLostError(
+                f"the puller lease of corp {self.corp_id} was taken over",
+                hint="another puller is running for this corp; this one stops",
             )
 
     def _finish(self, report: PullReport) -> None:

@@ -22,6 +22,8 @@ class FailureReason(StrEnum):
     DECRYPT_FAILED = "decrypt_failed"
     SDK_CRASH = "sdk_crash"
     UNPARSABLE = "unparsable"
+    # Decrypted and parsed, but the database refused to store it (set by the puller).
+    UNSTORABLE = "unstorable"
 
 
 @dataclass(frozen=True, slots=True)

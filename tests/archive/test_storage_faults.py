@@ -1,5 +1,7 @@
 """A full disk: the batch is refused whole, the run says so, and nothing is lost once
-there is room again (SQLite's max_page_count makes a real 'database or disk is full')."""
+there is room again (SQLite's max_page_count makes a real 'database or disk is full').
+A full disk is the environment's fault: unlike a record the database refuses for its
+values (tests/archive/test_unstorable.py), it never sets a record aside."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
-from archive.models import ArchiveCursor, ChatEnvelopeRow, Message
+from archive.models import ArchiveCursor, ChatEnvelopeRow, Message, QuarantinedRecord
 from tests.conftest import Edge
 
 
@@ -36,8 +38,12 @@ def test_disk_full_loses_nothing(edge: Edge) -> None:
     with edge.database.sessions() as session:
         stored = session.scalar(select(func.count()).select_from(Message))
         envelopes = session.scalar(select(func.count()).select_from(ChatEnvelopeRow))
+        quarantined = session.scalar(select(func.count()).select_from(QuarantinedRecord))
         cursor = session.get(ArchiveCursor, edge.simulator.corp_id)
     assert stored == envelopes < 3000  # whole batches only
+    # The environment's fault, not the data's: the batch was not bisected, nothing set aside.
+    assert stored is not None and stored % edge.settings.sdk.pull_limit == 0
+    assert quarantined == 0 and report.quarantined == 0
     assert (cursor.seq if cursor else 0) == stored
 
     limit["pages"] = 1_000_000  # an admin frees space
