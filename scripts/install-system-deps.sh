@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages wecom-audit needs, only those missing. Idempotent.
-#   build: compiler, libcurl and OpenSSL headers for the fake Finance SDK; Pango and the
-#          Noto CJK fonts for PDF handover reports (WeasyPrint); ffmpeg to play AMR voice
+#   build: compiler, libcurl and OpenSSL headers for the fake Finance SDK; Pango, HarfBuzz's
+#          subsetter and the Noto CJK fonts for PDF handover reports (WeasyPrint: without
+#          libharfbuzz-subset0 it subsets fonts with fontTools, which stamps the time into
+#          each font, so the same report gave other bytes a second later); ffmpeg to play AMR voice
 #          messages in the browser; Node.js and npm (when the machine has no npm) to vendor
 #          the console's front-end packages from the npm registry
 #   test:  PostgreSQL (the test suite runs against it as well as SQLite); Maven, which
@@ -10,7 +12,7 @@
 #          emoji font for their screenshots
 set -euo pipefail
 
-packages=(gcc make libcurl4-openssl-dev libssl-dev libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk ffmpeg)
+packages=(gcc make libcurl4-openssl-dev libssl-dev libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk ffmpeg)
 for group in "$@"; do
   case "$group" in
     build) ;;
