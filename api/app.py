@@ -94,6 +94,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         admin.revoke_token,
         workflow.list_alerts,
         workflow.get_alert,
+        workflow.alert_matches,
         workflow.review_alert,
         workflow.list_rules,
         workflow.export_rules,
@@ -180,7 +181,7 @@ def create_app(
         dependencies={"context": Provide(lambda: context, sync_to_thread=False)},
         middleware=[request_middleware(metrics)],
         exception_handlers=exception_handlers(),
-        openapi_config=docs.openapi_config(_version()),
+        openapi_config=docs.openapi_config(_version(), public=context.settings.api.public_docs),
         state=state,
         on_startup=[search.open_search],
         on_shutdown=[search.close_search],
@@ -190,13 +191,28 @@ def create_app(
     )
 
 
+def server_config(context: AppContext, app: Litestar, host: str, port: int, *, access_log: bool) -> uvicorn.Config:
+    """How every entry point serves the app (``wecom-audit serve``, the demo, the tests).
+
+    uvicorn's own default (``proxy_headers=True``) takes X-Forwarded-For and -Proto from any
+    loopback peer as the client's address and scheme, so a local client or a proxy that passes
+    the header through could choose the address the login rate limit and the access log see.
+    Forwarded headers are honoured only when ``auth.trust_proxy_headers`` says a proxy sets them."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=access_log,
+        proxy_headers=context.settings.auth.trust_proxy_headers,
+    )
+
+
 class ApiServer:
     """uvicorn in a background thread (the demo runs it beside the scheduler)."""
 
     def __init__(self, context: AppContext, host: str, port: int, **app_options: Any) -> None:
-        config = uvicorn.Config(
-            create_app(context, **app_options), host=host, port=port, log_level="warning", access_log=False
-        )
+        config = server_config(context, create_app(context, **app_options), host, port, access_log=False)
         self.server = uvicorn.Server(config)
         self.url = f"http://{host}:{port}"
         self._thread = threading.Thread(target=self.server.run, name="api-server", daemon=True)

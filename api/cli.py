@@ -11,13 +11,14 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
+from sqlalchemy.exc import OperationalError
 
 from api import cli_completeness, cli_detect, cli_monitor, cli_search
 from api.cli_alerts import register as register_alerts
@@ -35,6 +36,7 @@ from archive.media import tasks as media_tasks
 from archive.puller import PullReport
 from archive.quarantine import retry_quarantine
 from archive.status import ArchiveStatus, collect_status
+from audit.access.jobs import checkpoint as checkpoint_access_log
 from audit.detect.rules.service import ensure_starter_rules
 from config.database import session_scope
 from config.logs import configure_logging
@@ -42,7 +44,7 @@ from config.settings import CONFIG_FILE_ENV, ConfigError, Settings, load_setting
 
 app = typer.Typer(help="Compliance archive and audit for WeCom (企业微信会话内容存档).", no_args_is_help=True)
 keys_app = typer.Typer(help="Private keys by publickey_ver (key material is never printed).", no_args_is_help=True)
-quarantine_app = typer.Typer(help="Records that could not be decrypted or parsed.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Records that could not be decrypted, parsed or stored.", no_args_is_help=True)
 config_app = typer.Typer(help="Show the effective configuration (secrets masked).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(quarantine_app, name="quarantine")
@@ -87,6 +89,10 @@ def init() -> None:
         seeded = ensure_starter_rules(session, utcnow(), context.settings.detection.lexicon_data_dir)
     if seeded:
         console.print(f"Loaded {seeded} starter lexicon groups (`wecom-audit lexicon list`; rerunning keeps edits).")
+    if context.settings.access_log.mode == "keyed":
+        # Creates the key (mode 0600) and anchors the switch-over now, not at the next checkpoint.
+        _run_guarded(lambda: checkpoint_access_log(context.session_factory))
+        console.print(f"Access log keyed with {context.settings.access_log_key_file} (back it up with the keys).")
     if not context.settings.corps():
         console.print(
             "Next: set WECOM_AUDIT_WECOM__CORP_ID, WECOM_AUDIT_WECOM__ARCHIVE_SECRET and "
@@ -278,6 +284,11 @@ def keys_add(
         f"Registered publickey_ver {version} for {corp_id} (fingerprint {material.fingerprint()[:16]}…).\n"
         "Records quarantined for an unknown key version can now be recovered: `wecom-audit quarantine retry`."
     )
+    if passphrase:
+        console.print(
+            f'The file stays encrypted: give the puller its passphrase under "{version}" in '
+            "WECOM_AUDIT_WECOM__KEY_PASSPHRASES (or [wecom.key_passphrases] in the TOML file)."
+        )
 
 
 @keys_app.command("list")
@@ -332,7 +343,7 @@ def quarantine_list(
 
 @quarantine_app.command("retry")
 def quarantine_retry(corp: CorpOption = None) -> None:
-    """Decrypt quarantined records again from their stored envelopes (after `keys add`)."""
+    """Decrypt and store quarantined records again from their stored envelopes (after `keys add`)."""
     context = open_context()
     try:
         corp_id = corp or _run_guarded(lambda: context.settings.corp().corp_id)
@@ -432,7 +443,7 @@ def serve(
     """The audit API, the WeCom callback, /health and /metrics."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import create_app, server_config
     from api.routes.callback import pull_in_background
 
     context = open_context()
@@ -440,7 +451,8 @@ def serve(
     settings = context.settings.api
     try:
         app_ = create_app(context, trigger_pull=pull_in_background(context))
-        uvicorn.run(app_, host=host or settings.host, port=port or settings.port, log_level="warning")
+        config = server_config(context, app_, host or settings.host, port or settings.port, access_log=True)
+        uvicorn.Server(config).run()
     finally:
         context.close()
 
@@ -482,7 +494,29 @@ def demo(
 
 
 def main() -> None:
-    app()
+    """The ``wecom-audit`` command. What the operator must fix is one line and what to do,
+    never a traceback: settings, an unreachable database, a data directory it cannot use."""
+    try:
+        app()
+    except ConfigError as exc:
+        _exit_with(str(exc), "fix what the line above names, then run the command again")
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        _exit_with(
+            f"The database cannot be used ({reason}).",
+            "check WECOM_AUDIT_DATABASE__URL, that the server runs and accepts this user, and free disk space",
+        )
+    except (NotADirectoryError, FileExistsError, PermissionError) as exc:
+        _exit_with(
+            f"Cannot use {exc.filename}: {exc.strerror}.",
+            "WECOM_AUDIT_DATA_DIR must be a directory this user can write (it is created if missing)",
+        )
+
+
+def _exit_with(message: str, hint: str) -> NoReturn:
+    err_console.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[yellow]What to do:[/] {hint}", highlight=False, soft_wrap=True)
+    raise SystemExit(2)
 
 
 register_retention(app)

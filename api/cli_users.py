@@ -17,10 +17,12 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.context import AppContext
 from archive.clock import utcnow
+from archive.errors import ArchiveError
+from audit.access import jobs as access_jobs
 from audit.access import log as access_log
 from audit.handover.inheritance import apply_pending_inheritances
 from audit.security import scope as scopes
@@ -160,7 +162,7 @@ def set_password(
     username: str,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
 ) -> None:
-    """Set a user's password (also unlocks the account and ends its sessions)."""
+    """Set a user's password (also unlocks the account, ends its sessions and revokes its API tokens)."""
     password = _read_password(password_stdin)
     _run(lambda session, actor: security.set_password(session, actor, username, password, utcnow()))
     console.print(f"Password of [bold]{username}[/] changed.")
@@ -231,11 +233,37 @@ def revoke_token(token_id: int) -> None:
 
 @access_log_app.command("verify")
 def verify_access_log() -> None:
-    """Recompute the access log's hash chain; exit 1 if any row was changed or removed."""
+    """Recompute the access log's hash chain (with the key in keyed mode) and check it against
+    every checkpoint, in the database and in the anchor file; exit 1 if any row was changed
+    or removed. A log that verifies is checkpointed (and switched to keyed mode if configured)."""
     report = _run(lambda session, _: access_log.verify(session))
-    if report.ok:
-        console.print(f"[green]Access log intact[/]: {report.checked:,} rows, head at {report.head_position:,}.")
-        return
-    for problem in report.problems[:20]:
-        err_console.print(f"[bold red]Broken:[/] {problem}")
-    raise typer.Exit(code=1)
+    if not report.ok:
+        for problem in report.problems[:20]:
+            err_console.print(f"[bold red]Broken:[/] {problem}")
+        settings = load_settings()
+        err_console.print(
+            f"[yellow]What to do:[/] treat this as possible tampering. Compare {settings.access_log_checkpoint_file} "
+            "with its off-site copy; no checkpoint was written."
+        )
+        raise typer.Exit(code=1)
+    keyed = f", keyed from row {report.keyed_from:,}" if report.keyed_from is not None else ""
+    console.print(
+        f"[green]Access log intact[/]: {report.checked:,} rows, head at {report.head_position:,}{keyed}, "
+        f"{report.checkpoints_checked:,} checkpoint entries matched."
+    )
+    written = _run_job(access_jobs.checkpoint)
+    if written is not None:
+        console.print(f"Checkpoint written at row {written.position:,}.")
+
+
+def _run_job(job: Callable[[sessionmaker[Session]], T]) -> T:
+    """A job that opens its own transactions; errors become a message and exit 1."""
+    settings = load_settings()
+    context = AppContext(settings)
+    try:
+        return job(context.session_factory)
+    except (SecurityError, ConfigError, ArchiveError) as exc:
+        err_console.print(f"[bold red]Error:[/] {exc}")
+        raise typer.Exit(code=1) from None
+    finally:
+        context.close()

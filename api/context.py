@@ -22,6 +22,8 @@ from archive.sdk.source import FinanceSdkSource
 from archive.sdk.worker import WorkerConfig
 from archive.wecom.client import WeComClient
 from archive.wecom.contacts import WeComContacts
+from audit.access.logkey import AccessLogConfig
+from audit.access.logkey import use as use_access_log_config
 from config import migrate
 from config.database import create_db_engine, make_session_factory
 from config.settings import ConfigError, Settings
@@ -40,7 +42,8 @@ class AppContext:
 
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:
-        return make_session_factory(self.engine)
+        # Every session appends to and verifies the access log with the configured anchor and key.
+        return use_access_log_config(make_session_factory(self.engine), AccessLogConfig.from_settings(self.settings))
 
     @cached_property
     def key_store(self) -> KeyStore:
@@ -51,8 +54,8 @@ class AppContext:
 
     def keyring(self, corp_id: str) -> KeyRing:
         corp = self.settings.corp(corp_id)
-        passphrase = corp.key_passphrase.get_secret_value().encode() or None
-        return self.key_store.load(corp_id, corp.key_files, passphrase)
+        passphrases = {version: secret.get_secret_value().encode() for version, secret in corp.key_passphrases.items()}
+        return self.key_store.load(corp_id, corp.key_files, passphrases)
 
     def source(self, corp_id: str) -> FinanceSdkSource:
         """The corp's SDK source, created once per process (the SDK is initialised once)."""

@@ -20,6 +20,7 @@ from archive.errors import ArchiveError
 from archive.wecom.callback_crypto import CallbackRejected
 from archive.wecom.errors import WeComConfigurationError, WeComRejectedError
 from audit.alerts.errors import AlertNotFoundError, TransitionRefusedError
+from audit.review.errors import AssigneeRefusedError
 from audit.security import errors as security
 from config.logs import get_logger
 from config.settings import ConfigError
@@ -47,6 +48,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
     (SearchBackendError, 503, "Search unavailable"),
     (CallbackRejected, 400, "Callback rejected"),
     (AlertNotFoundError, 404, "Not found"),
+    (AssigneeRefusedError, 400, "Invalid assignee"),
     (TransitionRefusedError, 409, "Not allowed in this state"),
     (ConfigError, 503, "Not configured"),
     (WeComConfigurationError, 503, "WeCom is not configured for this"),

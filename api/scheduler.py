@@ -21,6 +21,7 @@ from archive.integrity.jobs import checkpoint_all
 from archive.media.downloader import MediaReport
 from archive.puller import PullReport
 from archive.retention.jobs import dispose_all
+from audit.access.jobs import checkpoint as checkpoint_access_log
 from audit.alerts.jobs import detect_and_notify
 from audit.handover.discovery import discover_cases
 from audit.handover.polling import poll_executing
@@ -121,6 +122,7 @@ class PullScheduler:
 
     def checkpoint(self) -> None:
         checkpoint_all(self.context.session_factory, self.context.settings)
+        checkpoint_access_log(self.context.session_factory)
 
     def dispose(self) -> None:
         corp_ids = [corp.corp_id for corp in self.context.settings.corps()]

@@ -276,6 +276,8 @@ class AccessLogEntryOut(msgspec.Struct, frozen=True):
     result_count: int
     outcome: str
     request_id: str | None
+    # The API token the request was made with, if any.
+    token_id: int | None
     record_hash: str
 
 
@@ -289,6 +291,9 @@ class AccessLogVerifyOut(msgspec.Struct, frozen=True):
     checked: int
     head_position: int
     problems: list[str]
+    checkpoints_checked: int = 0
+    # The row from which the log is HMAC-signed (keyed mode), if it is.
+    keyed_from: int | None = None
 
 
 class ReadyCheck(msgspec.Struct, frozen=True):

@@ -50,7 +50,10 @@ class KeyMaterial:
             # The library's message names the problem (bad passphrase, not PEM) but not the key.
             raise PrivateKeyError(
                 f"private key for publickey_ver {self.version} ({self.source}) cannot be read: {exc}",
-                hint="check the file is the PEM private key and the passphrase is right",
+                hint=(
+                    "check that the file is the PEM private key and, for an encrypted key, that "
+                    f'WECOM_AUDIT_WECOM__KEY_PASSPHRASES has its passphrase under "{self.version}"'
+                ),
             ) from None
         if not isinstance(key, rsa.RSAPrivateKey):
             raise PrivateKeyError(
@@ -97,6 +100,8 @@ class KeyRing:
         return tuple((version, hashlib.sha256(self._materials[version].pem).hexdigest()) for version in self.versions())
 
     def preload(self) -> None:
+        """Load every key now: a key that cannot be read raises ``PrivateKeyError`` here,
+        before anything is fetched, instead of quarantining every record of its version."""
         for version in self.versions():
             self._key(version)
 
@@ -186,8 +191,13 @@ class KeyStore:
         return KeyMaterial(version, pem, passphrase, source=str(target))
 
     def load(
-        self, corp_id: str, extra_files: Mapping[int, Path] | None = None, passphrase: bytes | None = None
+        self,
+        corp_id: str,
+        extra_files: Mapping[int, Path] | None = None,
+        passphrases: Mapping[int, bytes] | None = None,
     ) -> KeyRing:
+        """Every key of the corp, each with its own passphrase (``passphrases`` by version)."""
+        passphrases = passphrases or {}
         materials: dict[int, KeyMaterial] = {}
         directory = self.corp_dir(corp_id)
         if directory.is_dir():
@@ -195,7 +205,7 @@ class KeyStore:
                 match = _KEY_FILE.match(path.name)
                 if match:
                     version = int(match.group(1))
-                    materials[version] = KeyMaterial(version, path.read_bytes(), passphrase, str(path))
+                    materials[version] = KeyMaterial(version, path.read_bytes(), passphrases.get(version), str(path))
         for version, path in (extra_files or {}).items():
             try:
                 pem = path.read_bytes()
@@ -204,5 +214,5 @@ class KeyStore:
                     f"key file for publickey_ver {version} cannot be read: {path} ({exc.strerror})",
                     hint="fix WECOM_AUDIT_WECOM__KEY_FILES or register the key with `wecom-audit keys add`",
                 ) from None
-            materials[version] = KeyMaterial(version, pem, passphrase, str(path))
+            materials[version] = KeyMaterial(version, pem, passphrases.get(version), str(path))
         return KeyRing(materials.values())

@@ -11,10 +11,11 @@ object can be logged or shown without leaking them.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -44,7 +45,9 @@ class CorpSettings(BaseModel):
     api_base_url: str = "https://qyapi.weixin.qq.com"
     # Private keys by publickey_ver, in addition to those registered with ``keys add``.
     key_files: dict[int, Path] = Field(default_factory=dict)
-    key_passphrase: SecretStr = SecretStr("")
+    # Passphrases of encrypted private keys, by publickey_ver (each key its own; a key with
+    # none here must be unencrypted). Env: WECOM_AUDIT_WECOM__KEY_PASSPHRASES='{"2": "…"}'.
+    key_passphrases: dict[int, SecretStr] = Field(default_factory=dict)
 
 
 class SdkSettings(BaseModel):
@@ -103,9 +106,15 @@ class CompletenessSettings(BaseModel):
 
 
 class ApiSettings(BaseModel):
-    # Loopback until authentication arrives with the audit API.
     host: str = "127.0.0.1"
     port: int = 8080
+    # /metrics answers only to 'Authorization: Bearer <metrics_token>' (Prometheus:
+    # authorization.credentials); while it is empty /metrics is closed. public_metrics opens
+    # it to anyone: only where nobody but the scraper reaches the app (docs/security.md).
+    metrics_token: SecretStr = Field(default=SecretStr(""), repr=False)
+    public_metrics: bool = False
+    # The API docs (/api/docs and its OpenAPI document) are for signed-in users unless public.
+    public_docs: bool = False
 
 
 class AlertSettings(BaseModel):
@@ -250,6 +259,18 @@ class NlpSettings(BaseModel):
     negative_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
+class AccessLogSettings(BaseModel):
+    """Tamper evidence of the access log (docs/adr/0019-access-log-anchoring.md)."""
+
+    # "anchored": a SHA-256 chain with checkpoints in an append-only file outside the database;
+    # "keyed": also an HMAC-SHA256 key held outside the database, from a recorded switch-over on.
+    mode: Literal["anchored", "keyed"] = "anchored"
+    # Empty: <data_dir>/keys/access-log.key (mode 0600; back it up like the private keys).
+    key_file: Path | None = None
+    # Empty: <data_dir>/integrity/access-log-checkpoints.jsonl (copy it off-site).
+    checkpoint_file: Path | None = None
+
+
 class LoggingSettings(BaseModel):
     level: str = "INFO"
     json_output: bool = Field(default=False, alias="json")
@@ -282,6 +303,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     nlp: NlpSettings = Field(default_factory=NlpSettings)
+    access_log: AccessLogSettings = Field(default_factory=AccessLogSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -313,6 +335,14 @@ class Settings(BaseSettings):
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
+
+    @property
+    def access_log_key_file(self) -> Path:
+        return self.access_log.key_file or self.keys_dir / "access-log.key"
+
+    @property
+    def access_log_checkpoint_file(self) -> Path:
+        return self.access_log.checkpoint_file or self.data_dir / "integrity" / "access-log-checkpoints.jsonl"
 
     def corps(self) -> list[CorpSettings]:
         """Every configured corp, the main one first; corps without an id are left out."""
@@ -351,4 +381,26 @@ class ConfigError(Exception):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    return Settings(**overrides)
+    """The effective settings. A named file that is missing, TOML that does not parse and values
+    that do not validate are one ``ConfigError`` each, saying what to fix (never defaults
+    silently: a typo in ``WECOM_AUDIT_CONFIG`` would otherwise run on SQLite in ./data)."""
+    config_file = os.environ.get(CONFIG_FILE_ENV)
+    if config_file and not Path(config_file).is_file():
+        state = "is not a file" if Path(config_file).exists() else "does not exist"
+        raise ConfigError(
+            f"The configuration file {config_file} ({CONFIG_FILE_ENV} or --config) {state}: "
+            "point it at your TOML settings file, or unset it to use the environment alone."
+        )
+    try:
+        return Settings(**overrides)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"The configuration file {config_file} is not valid TOML ({exc}): fix it.") from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}" for error in exc.errors()
+        )
+        # Only where and what, never the value (it may be a secret).
+        raise ConfigError(
+            f"Invalid settings ({problems}). Fix them in {config_file or 'the environment'} "
+            "(variables are WECOM_AUDIT_<GROUP>__<NAME>)."
+        ) from None

@@ -17,14 +17,23 @@ Semantics shared by every backend (``search.matching`` is the reference implemen
 * ``Near(a, b, n)``: an occurrence of ``a`` and one of ``b`` with at most ``n`` characters
   of folded text between them, in either order (overlapping occurrences count as 0).
 * ``after:D`` is ``msgtime >= D 00:00`` and ``before:D`` is ``msgtime < D 00:00`` in the
-  query's time zone (default Asia/Shanghai), like a mail client's date filters.
+  query's time zone (default Asia/Shanghai), like a mail client's date filters. ``D`` lies in
+  ``FIRST_FILTER_DAY``…``LAST_FILTER_DAY``: every backend can represent those instants (the
+  embedded index keys documents by milliseconds shifted 20 bits into a signed 64-bit row id).
 * ``dept:N`` matches documents whose staff belong to department N or any department below it
   (``resolve_departments`` expands the subtree when the request is built).
+
+Limits, each a positioned ``QuerySyntaxError`` rather than a failure further down: at most
+``MAX_QUERY_LENGTH`` characters, parentheses and negations nested at most ``MAX_QUERY_DEPTH``
+deep (every stage after the parser recurses over the tree, and Elasticsearch refuses bool
+queries nested beyond 20), no control characters (they cannot be stored in the access log on
+PostgreSQL and nobody types them), department ids that fit a signed 64-bit integer.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
@@ -40,6 +49,11 @@ DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
 DEFAULT_NEAR_DISTANCE = 10
 MAX_NEAR_DISTANCE = 1000
 MAX_QUERY_LENGTH = 2000
+MAX_QUERY_DEPTH = 10
+FIRST_FILTER_DAY = date(1900, 1, 1)
+LAST_FILTER_DAY = date(2199, 12, 31)
+MAX_DEPARTMENT_ID = 2**63 - 1
+_ALLOWED_CONTROLS = frozenset("\t\n\r")
 
 FILTER_FIELDS: tuple[str, ...] = (
     "from",
@@ -149,6 +163,8 @@ def _tokenize(text: str) -> list[_Token]:
     length = len(text)
     while i < length:
         char = text[i]
+        if char not in _ALLOWED_CONTROLS and unicodedata.category(char) == "Cc":
+            raise QuerySyntaxError(f"control character U+{ord(char):04X} is not allowed", i)
         if char.isspace():
             i += 1
             continue
@@ -252,6 +268,7 @@ class _Parser:
         self._tokens = tokens
         self._index = 0
         self._zone = zone
+        self._depth = 0
 
     def peek(self) -> _Token:
         return self._tokens[self._index]
@@ -282,21 +299,35 @@ class _Parser:
                 break
         return items[0] if len(items) == 1 else And(tuple(items))
 
+    def _enter(self, token: _Token) -> None:
+        """One more level of nesting (a parenthesis or a negation), refused past the limit."""
+        self._depth += 1
+        if self._depth > MAX_QUERY_DEPTH:
+            raise QuerySyntaxError(
+                f"nested too deeply: at most {MAX_QUERY_DEPTH} parentheses and NOTs inside one another",
+                token.position,
+            )
+
     def unary(self) -> Query:
         token = self.peek()
         if token.kind in ("not", "minus"):
             self._next()
-            return Not(self.unary())
+            self._enter(token)
+            item = self.unary()
+            self._depth -= 1
+            return Not(item)
         return self.primary()
 
     def primary(self) -> Query:
         token = self._next()
         if token.kind == "lparen":
+            self._enter(token)
             inner = self.or_expr()
             closing = self.peek()
             if closing.kind != "rparen":
                 raise QuerySyntaxError("expected )", closing.position)
             self._next()
+            self._depth -= 1
             return inner
         if token.kind == "filter":
             return self._filter(token)
@@ -337,10 +368,15 @@ class _Parser:
                 day = date.fromisoformat(value)
             except ValueError:
                 raise QuerySyntaxError(f"{name}: takes a date like 2026-11-01", value_position) from None
+            if not FIRST_FILTER_DAY <= day <= LAST_FILTER_DAY:
+                raise QuerySyntaxError(
+                    f"{name}: takes a date from {FIRST_FILTER_DAY.isoformat()} to {LAST_FILTER_DAY.isoformat()}",
+                    value_position,
+                )
             at = datetime(day.year, day.month, day.day, tzinfo=self._zone).astimezone(UTC)
             return Filter(name, value, at=at)
         if name == "dept":
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()) or int(value) > MAX_DEPARTMENT_ID:
                 raise QuerySyntaxError("dept: takes a department id (a number)", value_position)
             return Filter(name, str(int(value)))
         choices = {"has": HAS_VALUES, "severity": SEVERITY_VALUES, "sentiment": SENTIMENT_VALUES}.get(name)

@@ -185,6 +185,22 @@ def requires(permission: Permission | None = None) -> Any:
     return guard
 
 
+async def metrics_scraper(connection: Connection, _: BaseRouteHandler) -> None:
+    """A guard for /metrics: the scrape token of ``api.metrics_token`` (not a user's token:
+    the scraper is no person), unless ``api.public_metrics`` opens it."""
+    settings = context_of(connection).settings.api
+    if settings.public_metrics:
+        return
+    expected = settings.metrics_token.get_secret_value()
+    supplied = connection.headers.get("authorization", "")
+    if expected and hmac.compare_digest(supplied.encode(), f"Bearer {expected}".encode()):
+        return
+    raise AuthenticationRequired(
+        "/metrics needs the scrape token",
+        hint="send 'Authorization: Bearer <token>' with the token set in WECOM_AUDIT_API__METRICS_TOKEN",
+    )
+
+
 def principal_of(connection: Connection) -> Principal:
     """The principal a guard has authenticated (every route using this has one)."""
     principal = connection.scope.get("state", {}).get(_PRINCIPAL)

@@ -13,11 +13,13 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect
 from litestar.types import ExceptionHandlersMap
 
+from api.console.i18n import translator
 from api.console.nav import CONSOLE_PATH
-from api.console.render import render
+from api.console.render import language, render
 from api.errors import STATUS_BY_ERROR, internal_error
 from archive.errors import ArchiveError
 from audit.security import errors as security
+from audit.security.passwords import MIN_PASSWORD_LENGTH
 from audit.security.principal import Principal
 
 # Errors whose own message is written for the user (never holds content or secrets).
@@ -72,6 +74,10 @@ def console_error(request: Request[Any, Any, Any], error: Exception) -> Response
         return _redirect(request, f"{CONSOLE_PATH}/purpose?next={back}")
     if isinstance(error, ValidationException):
         return error_page(request, 400)
+    if isinstance(error, security.WeakPassword):  # said in the user's language, not the domain's English
+        return error_page(
+            request, 400, translator(language(request))(f"password.{error.reason}", length=MIN_PASSWORD_LENGTH)
+        )
     if isinstance(error, HTTPException):
         return error_page(request, error.status_code) if error.status_code < 500 else _internal(request, error)
     for error_type, status, _title in STATUS_BY_ERROR:

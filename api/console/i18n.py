@@ -46,6 +46,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "login.failed": ("用户名或密码错误。", "The user name or password is wrong."),
     "login.locked": ("账户已被暂时锁定，请 {seconds} 秒后再试。", "The account is locked; try again in {seconds} s."),
     "login.throttled": ("尝试次数过多，请 {seconds} 秒后再试。", "Too many attempts; try again in {seconds} s."),
+    "login.stale": (
+        "登录页面已过期或不是从本系统提交的，请重新输入后登录。",
+        "This sign-in form expired or was not sent by this console; please sign in again.",
+    ),
     "login.intro": (
         "本系统存档企业微信会话。所有聊天内容的查阅都会被记录。",
         "This system archives WeCom chats. Every read of chat content is logged.",
@@ -60,6 +64,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "purpose.placeholder": ("例如：案件 2026-042 客户投诉核查", "e.g. case 2026-042, customer complaint"),
     "purpose.submit": ("继续", "Continue"),
     "purpose.empty": ("请填写目的。", "Please give a purpose."),
+    "password.too_short": (
+        "密码太短：至少需要 {length} 个字符。",
+        "The password is too short: at least {length} characters.",
+    ),
+    "password.too_guessable": (
+        "密码太容易被猜到（常见密码、重复或连续的字符、键盘序列、用户名等）。请使用由几个不常见的词组成的较长密码。",
+        "The password is too easy to guess (a common password, repeats, sequences, keyboard runs, the user name). "
+        "Use a longer passphrase of several uncommon words.",
+    ),
+    "purpose.invalid": (
+        "目的中含有控制字符，请用普通文字填写案件编号或原因。",
+        "The purpose contains control characters; type the case reference or reason as plain text.",
+    ),
     "error.back": ("返回概览", "Back to the overview"),
     "error.request_id": ("请求编号", "Request id"),
     "error.400": ("请求无效", "Invalid request"),

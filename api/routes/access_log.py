@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Request, get
@@ -11,6 +11,7 @@ from litestar.params import FromQuery, QueryParameter
 from api.auth.guards import context_of, requires
 from api.pagination import decode_cursor, encode_cursor, page_size
 from api.schemas import AccessLogEntryOut, AccessLogPage, AccessLogVerifyOut
+from api.timerange import utc_instant
 from audit.access import log as access_log
 from audit.security.roles import Permission
 from config.database import session_scope
@@ -28,19 +29,14 @@ def search_access_log(
     cursor: FromQuery[str | None] = None,
     limit: Annotated[int | None, QueryParameter(ge=1, le=200)] = None,
 ) -> AccessLogPage:
-    """Who read or changed what, newest first."""
+    """Who read or changed what, newest first. Times without a zone are read as UTC."""
     size = page_size(limit)
     key = decode_cursor(cursor, int)
-    query = access_log.AccessLogQuery(actor, action, _utc(since), _utc(until))
+    query = access_log.AccessLogQuery(actor, action, utc_instant("since", since), utc_instant("until", until))
     with session_scope(context_of(request).session_factory) as session:
         rows = access_log.search(session, query, before_position=key[0] if key else None, limit=size)
     next_cursor = encode_cursor(rows[-1].position) if len(rows) == size else None
     return AccessLogPage([AccessLogEntryOut(**row.__dict__) for row in rows], next_cursor)
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """Times without a zone are read as UTC (the log stores UTC)."""
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 @get("/api/v1/access-log/verify", guards=AUDITOR, sync_to_thread=True)
@@ -48,4 +44,6 @@ def verify_access_log(request: Request[Any, Any, Any]) -> AccessLogVerifyOut:
     """Recompute the whole chain (also: `wecom-audit access-log verify`)."""
     with session_scope(context_of(request).session_factory) as session:
         report = access_log.verify(session)
-    return AccessLogVerifyOut(report.ok, report.checked, report.head_position, report.problems)
+    return AccessLogVerifyOut(
+        report.ok, report.checked, report.head_position, report.problems, report.checkpoints_checked, report.keyed_from
+    )

@@ -17,9 +17,9 @@ from api.auth.guards import (
 )
 from api.schemas import Health, LoginRequest, PurposeRequest, SessionView
 from archive.clock import utcnow
-from audit.access.gate import PURPOSE_MAX_CHARS
+from audit.access.gate import clean_purpose
 from audit.security import service as security
-from audit.security.errors import InvalidInput
+from audit.security.errors import CsrfFailed, InvalidInput
 from audit.security.principal import Principal
 from audit.security.roles import Permission
 from config.database import session_scope
@@ -38,7 +38,15 @@ def _view(principal: Principal, **extra: Any) -> SessionView:
 
 @post("/api/v1/auth/login", sync_to_thread=True, status_code=200)
 def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> Response[SessionView]:
-    """Sign in with a user name and password; sets the session cookie (HttpOnly, SameSite)."""
+    """Sign in with a user name and password; sets the session cookie (HttpOnly, SameSite).
+
+    The body must be sent as ``application/json``: a form on another site can post only
+    form or plain-text bodies without a CORS preflight, so it cannot sign a browser in to
+    an account of its choosing (login CSRF)."""
+    if request.content_type[0] != "application/json":
+        raise CsrfFailed(
+            "a login must be sent as application/json", hint="send the JSON body with Content-Type: application/json"
+        )
     now = utcnow()
     result = sign_in(request, data.username, data.password, now)
     if result.error is not None:
@@ -69,7 +77,7 @@ def me(request: Request[Any, Any, Any]) -> SessionView:
 def set_purpose(request: Request[Any, Any, Any], data: JSONBody[PurposeRequest]) -> SessionView:
     """Remember why you are reading chats (a case reference) for the rest of the session."""
     principal = principal_of(request)
-    purpose = data.purpose.strip()[:PURPOSE_MAX_CHARS]
+    purpose = clean_purpose(data.purpose)
     if not purpose:
         raise InvalidInput("the purpose is empty", hint="give a case reference or a reason")
     if principal.session_digest is None:

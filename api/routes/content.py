@@ -12,6 +12,7 @@ from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 
 from api.auth.guards import context_of, principal_of, purpose_of, requires
+from api.disposition import content_disposition
 from api.pagination import PathId, decode_cursor, encode_cursor, page_size
 from api.schemas import (
     ConversationContextOut,
@@ -163,5 +164,5 @@ def message_media(request: Request[Any, Any, Any], message_id: PathId, task_id: 
     return Stream(
         chunks(),
         media_type=blob.content_type,
-        headers={"Content-Disposition": f'attachment; filename="{message_id}-{task_id}.{blob.extension or "bin"}"'},
+        headers={"Content-Disposition": content_disposition(f"{message_id}-{task_id}", blob.extension)},
     )

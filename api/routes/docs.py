@@ -1,6 +1,7 @@
 """The API documentation, served without internet access: Swagger UI's assets come from
 the ``swagger-ui-bundle`` package and our own start-up script (no inline script, so the
-Content-Security-Policy holds), the schema from ``/api/docs/openapi.json``."""
+Content-Security-Policy holds), the schema from ``/api/docs/openapi.json``. Signed-in users
+only, unless ``api.public_docs``: the document maps every route an attacker could try."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin
 from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
+
+from api.auth.guards import requires
 
 DOCS_PATH = "/api/docs"
 ASSETS_PATH = "/api/docs/assets"
@@ -41,8 +44,9 @@ class LocalSwaggerRenderPlugin(OpenAPIRenderPlugin):
         return _PAGE.format(assets=ASSETS_PATH, schema=f"{DOCS_PATH}/openapi.json").encode()
 
 
-def openapi_config(version: str) -> OpenAPIConfig:
+def openapi_config(version: str, *, public: bool) -> OpenAPIConfig:
     return OpenAPIConfig(
+        openapi_router=None if public else Router(path=DOCS_PATH, route_handlers=[], guards=[requires()]),
         title="wecom-audit",
         version=version,
         description=(

@@ -23,6 +23,7 @@ from api.auth.guards import context_of, principal_of, purpose_of, requires
 from api.routes.content import through_gate
 from api.routes.search import backend_of, corps_of, search_scope
 from api.schemas import Id
+from api.timerange import utc_instant
 from archive.clock import utcnow
 from audit.access import exports
 from audit.access.gate import AccessGate
@@ -99,14 +100,13 @@ async def export_content(request: Request[Any, Any, Any], data: JSONBody[ExportR
     Needs a purpose; logged with the exported message ids."""
     if (data.query is None) == (data.conversation_id is None):
         raise InvalidInput("an export needs either a query or a conversation_id (not both)")
-    if data.since is not None and data.until is not None and data.since >= data.until:
+    since, until = utc_instant("since", data.since), utc_instant("until", data.until)
+    if since is not None and until is not None and since >= until:
         raise InvalidInput("since must be before until")
     message_ids = None
     if data.query is not None:
         message_ids = await _search_ids(request, data.query, data.corp_id, data.max_messages)
-    selection = exports.ExportSelection(
-        data.query, message_ids, data.conversation_id, data.since, data.until, data.corp_id
-    )
+    selection = exports.ExportSelection(data.query, message_ids, data.conversation_id, since, until, data.corp_id)
     export = await to_thread.run_sync(
         lambda: through_gate(
             request,

@@ -1,4 +1,5 @@
-"""Liveness, readiness and Prometheus metrics (no authentication: no content here)."""
+"""Liveness and readiness (no authentication: no content here) and Prometheus metrics (the
+scrape token: corp ids, volumes and lag are nobody else's business)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy import text
 
-from api.auth.guards import context_of
+from api.auth.guards import context_of, metrics_scraper
 from api.context import AppContext
 from api.schemas import Health, Readiness, ReadyCheck
 from archive.clock import utcnow
@@ -57,6 +58,6 @@ def _database_check(context: AppContext) -> ReadyCheck:
         return ReadyCheck("database", False, type(exc).__name__)
 
 
-@get("/metrics", sync_to_thread=True, media_type="text/plain", include_in_schema=False)
+@get("/metrics", sync_to_thread=True, media_type="text/plain", include_in_schema=False, guards=[metrics_scraper])
 def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     return Response(request.app.state["metrics"].render(), media_type="text/plain; version=0.0.4; charset=utf-8")

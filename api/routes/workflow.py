@@ -1,10 +1,11 @@
 """Alerts and their review (``audit.alerts``, ``audit.review``), the lexicon rules
 (``audit.detect.rules``) and group monitoring (``audit.monitor``).
 
-Alerts and monitored groups are filtered by the caller's data scope (an alert without a
-conversation is visible to company-wide scopes only). Alerts carry masked excerpts, not
-messages: reading the messages behind one goes through the content routes and the gate.
-Rule changes are written to the access log as admin actions."""
+Alerts and monitored groups are filtered by the caller's data scope (``audit.alerts.visibility``:
+an alert without a conversation is visible to company-wide scopes only, unless it is about
+a protected person). Alerts carry masked excerpts, not messages: the unmasked matches
+(``GET /api/v1/alerts/{id}/matches``) and the messages behind an alert are content, read
+through the gate with a purpose. Rule changes are written to the access log as admin actions."""
 
 from __future__ import annotations
 
@@ -23,22 +24,26 @@ from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of, principal_of, requires
 from api.pagination import PathId, decode_cursor, encode_cursor, page_size
+from api.routes.content import through_gate
+from api.timerange import checked_day
 from archive import repository
 from archive.clock import utcnow
 from archive.models import Conversation
 from audit.alerts import service as alerts
 from audit.alerts.errors import AlertNotFoundError
+from audit.alerts.evidence import MATCHES_ACTION, AlertMatch, masked_explanation, read_matches
 from audit.alerts.models import Alert
+from audit.alerts.visibility import visible_alert, visible_alerts
 from audit.detect.hits import Severity
 from audit.detect.rules import admin as rules_admin
 from audit.detect.rules import io as rules_io
 from audit.detect.rules import repository as rules
 from audit.monitor import queries as monitor
 from audit.review import service as review
-from audit.security.errors import InvalidInput, OutOfScope
+from audit.security.errors import InvalidInput
 from audit.security.principal import Principal
 from audit.security.roles import Permission
-from audit.security.scope import DataScope, conversation_id_visible, resolve_scope, visible_clause
+from audit.security.scope import DataScope, resolve_scope, visible_clause
 from config.database import session_scope
 
 ReviewAction = Literal["claim", "release", "escalate", "resolve", "false_positive", "reopen", "note"]
@@ -65,6 +70,18 @@ class AlertOut(msgspec.Struct, frozen=True):
     message_ids: list[int]
     explanation: dict[str, Any]
     tags: list[str]
+
+
+class AlertMatchOut(msgspec.Struct, frozen=True):
+    message_id: int | None
+    detector: str | None
+    detector_version: str | None
+    start: int | None
+    end: int | None
+    # What matched, unmasked (a phone, card or ID number, an address): chat content.
+    normalised: str | None
+    excerpt: str | None
+    detail: str | None
 
 
 class AlertPage(msgspec.Struct, frozen=True):
@@ -142,7 +159,7 @@ def _alert_out(alert: Alert) -> AlertOut:
         alert.first_seen_at,
         alert.last_seen_at,
         list(alert.message_ids),
-        dict(alert.explanation),
+        masked_explanation(alert.explanation),
         list(alert.tags),
     )
 
@@ -164,14 +181,9 @@ def corp_of(session: Session, request: Request[Any, Any, Any], corp_id: str | No
 
 
 def _load_visible(session: Session, principal: Principal, alert_id: int) -> Alert:
-    alert = alerts.get_alert(session, alert_id)
+    alert = visible_alert(session, resolve_scope(session, principal), alert_id)
     if alert is None:
         raise AlertNotFoundError(alert_id)
-    scope = resolve_scope(session, principal)
-    ids = {alert.conversation_id} if alert.conversation_id is not None else set()
-    visible = scope.everything if not ids else bool(_visible_conversations(session, scope, ids))
-    if not visible:
-        raise OutOfScope("this alert's conversation is outside your data scope")
     return alert
 
 
@@ -199,7 +211,7 @@ def list_alerts(
             category=category,
             limit=size,
             before_id=key[0] if key else None,
-            visible=conversation_id_visible(Alert.conversation_id, scope),  # in the query: pages are full
+            visible=visible_alerts(scope),  # in the query: pages are full
         )
         items = [_alert_out(a) for a in page]
     return AlertPage(items, encode_cursor(page[-1].id) if len(page) == size else None)
@@ -211,6 +223,20 @@ def get_alert(request: Request[Any, Any, Any], alert_id: PathId) -> AlertDetailO
         alert = _load_visible(session, principal_of(request), alert_id)
         trail = [TrailOut(t.actor, t.action, t.at, t.note) for t in review.trail(session, alert_id)]
         return AlertDetailOut(_alert_out(alert), review.allowed_actions(alert.status), trail)
+
+
+@get(
+    "/api/v1/alerts/{alert_id:int}/matches",
+    guards=[requires(Permission.ALERTS_READ), requires(Permission.CONTENT_READ)],
+    sync_to_thread=True,
+)
+def alert_matches(request: Request[Any, Any, Any], alert_id: PathId) -> list[AlertMatchOut]:
+    """What the alert's rules matched, unmasked: chat content, so it needs a purpose
+    (X-Access-Purpose), the alert's conversation in your scope, and it is logged."""
+    matches: list[AlertMatch] = through_gate(
+        request, MATCHES_ACTION, {"alert_id": alert_id}, lambda gate: read_matches(gate, alert_id)
+    )
+    return [AlertMatchOut(**match.__dict__) for match in matches]
 
 
 @post(
@@ -308,6 +334,7 @@ async def import_rules(request: Request[Any, Any, Any]) -> RulesImported:
 def monitor_days(request: Request[Any, Any, Any], first: date | None, last: date | None) -> tuple[date, date]:
     """``first``…``last`` (default: the last week up to today), forwards and at most a year.
     "Today" is in the detection zone, where rollup days are dated, not in UTC."""
+    first, last = checked_day("first", first), checked_day("last", last)  # before any date arithmetic
     zone = ZoneInfo(context_of(request).settings.detection.timezone)
     last_day = last or utcnow().astimezone(zone).date()
     first_day = first or last_day - timedelta(days=MONITOR_DAYS_DEFAULT - 1)

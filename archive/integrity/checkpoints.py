@@ -72,7 +72,7 @@ def write_checkpoint(session: Session, corp_id: str, now: datetime, checkpoint_f
     checkpoint = repository.insert_checkpoint(
         session, corp_id, head, last_seq, repository.live_link_count(session, corp_id), now
     )
-    _append_line(checkpoint_file, msgspec.json.encode(checkpoint_line(checkpoint)) + b"\n")
+    append_line(checkpoint_file, msgspec.json.encode(checkpoint_line(checkpoint)) + b"\n")
     log.info("archive.integrity.checkpoint_written", corp_id=corp_id, position=head.position)
     return checkpoint
 
@@ -106,7 +106,9 @@ def read_checkpoint_lines(checkpoint_file: Path) -> Iterator[tuple[int, Checkpoi
                 yield number, None
 
 
-def _append_line(path: Path, line: bytes) -> None:
+def append_line(path: Path, line: bytes) -> None:
+    """Append one line to an append-only anchor file (O_APPEND, fsynced; also used by the
+    access log's checkpoints, ``audit.access.checkpoints``)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         created = not path.exists()

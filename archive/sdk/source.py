@@ -115,6 +115,7 @@ class FinanceSdkSource:
         crash_quarantine_threshold: int = 2,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        keyring.preload()  # a key that cannot be read stops here, before anything is fetched
         self._config = config
         self._keyring = keyring
         self._retry_attempts = retry_attempts
@@ -243,6 +244,7 @@ class FinanceSdkSource:
         """Use a new key ring (after ``keys add``): the worker restarts with it on next use."""
         if keyring.identity() == self._keyring.identity():
             return
+        keyring.preload()
         self._keyring = keyring
         self.close()
 

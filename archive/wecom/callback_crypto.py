@@ -126,6 +126,7 @@ class CallbackCrypto:
 
 
 MAX_CALLBACK_XML_BYTES = 64 * 1024
+MAX_TIMESTAMP_DIGITS = 12  # Unix seconds have 10 digits until the year 2286
 
 
 def parse_xml_fields(document: bytes | str) -> dict[str, str]:
@@ -156,10 +157,11 @@ class ReplayGuard:
         self._lock = threading.Lock()
 
     def check(self, timestamp: str, nonce: str, now_s: float) -> None:
-        try:
-            sent_s = int(timestamp)
-        except ValueError:
-            raise CallbackRejected("bad_timestamp") from None
+        # WeCom sends Unix seconds (10 digits). Anything else is refused before arithmetic:
+        # int() would take 400 digits, and comparing those with a float overflows.
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= MAX_TIMESTAMP_DIGITS):
+            raise CallbackRejected("bad_timestamp")
+        sent_s = int(timestamp)
         if abs(now_s - sent_s) > self.window_s:
             raise CallbackRejected("stale_timestamp")
         with self._lock:

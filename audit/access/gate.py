@@ -12,20 +12,39 @@ Contract:
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from archive.models import Conversation, Message
 from audit.access import log as access_log
 from audit.security import service as security
-from audit.security.errors import OutOfScope, PurposeRequired
+from audit.security.errors import InvalidInput, OutOfScope, PurposeRequired
 from audit.security.principal import Principal
 from audit.security.roles import Permission
 from audit.security.scope import DataScope, conversation_visible, resolve_scope, visible_clause
 
 PURPOSE_MAX_CHARS = 500
+# Letters and symbols that render as nothing (Hangul fillers, the blank Braille pattern).
+_BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def clean_purpose(value: str | None) -> str:
+    """A purpose as the access log keeps it: whitespace collapsed, at most
+    ``PURPOSE_MAX_CHARS``; "" when it shows nothing (spaces, zero-width and other invisible
+    characters only), which counts as no purpose. Control characters (NUL, escapes) are
+    refused: the log must read as what was typed."""
+    text = " ".join((value or "").split())[:PURPOSE_MAX_CHARS]
+    if any(unicodedata.category(character) in ("Cc", "Cs") for character in text):
+        raise InvalidInput(
+            "the purpose contains control characters", hint="type the case reference or reason as plain text"
+        )
+    shows_something = any(unicodedata.category(c)[0] not in "CZ" and c not in _BLANK_CHARACTERS for c in text)
+    return text if shows_something else ""
 
 
 class AccessGate:
@@ -43,7 +62,7 @@ class AccessGate:
         """``lock=False`` for a read served from elsewhere (the search index): the caller
         records it with :meth:`record` in a later transaction *before* returning results."""
         principal.require(Permission.CONTENT_READ)
-        given = (purpose or "").strip()[:PURPOSE_MAX_CHARS] or (principal.purpose or "").strip()
+        given = clean_purpose(purpose) or clean_purpose(principal.purpose)
         if not given:
             raise PurposeRequired()
         if given != principal.purpose:
@@ -60,19 +79,32 @@ class AccessGate:
         if conversation_id is None or not conversation_visible(self.session, self.scope, conversation_id):
             raise OutOfScope("this conversation is outside your data scope")
 
+    def visible_conversations(self, conversation_ids: Collection[int]) -> frozenset[int]:
+        """Those of ``conversation_ids`` this caller may read (the same decision as
+        :meth:`check_conversation`, for content gathered from several conversations)."""
+        if not conversation_ids:
+            return frozenset()
+        rows = self.session.execute(
+            select(Conversation.id).where(Conversation.id.in_(list(conversation_ids)), self.visible())
+        )
+        return frozenset(rows.scalars())
+
+    def visible_messages(self, message_ids: Collection[int]) -> frozenset[int]:
+        """Those of ``message_ids`` whose conversation this caller may read (a message
+        without a conversation is readable by no one, as in :meth:`check_conversation`)."""
+        if not message_ids:
+            return frozenset()
+        rows = self.session.execute(
+            select(Message.id)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Message.id.in_(list(message_ids)), self.visible())
+        )
+        return frozenset(rows.scalars())
+
     def record(self, action: str, target: dict[str, Any], result_count: int) -> None:
         access_log.append(
             self.session,
-            access_log.AccessRecord(
-                actor=self.principal.username,
-                actor_role=self.principal.role.value,
-                via=self.principal.via,
-                action=action,
-                target=target,
-                purpose=self.purpose,
-                result_count=result_count,
-                request_id=self.principal.request_id,
-            ),
+            access_log.record_of(self.principal, action, target, purpose=self.purpose, result_count=result_count),
             self.now,
         )
 
@@ -82,15 +114,6 @@ def record_denied(
 ) -> None:
     access_log.append(
         session,
-        access_log.AccessRecord(
-            actor=principal.username,
-            actor_role=principal.role.value,
-            via=principal.via,
-            action=action,
-            target=target,
-            purpose=purpose or principal.purpose,
-            outcome="denied",
-            request_id=principal.request_id,
-        ),
+        access_log.record_of(principal, action, target, purpose=purpose or principal.purpose, outcome="denied"),
         now,
     )

@@ -1,5 +1,5 @@
 """Storage models of the access log: one chained row per read of chat content or admin
-action. Rows are only ever inserted (see ``audit.access.log``)."""
+action, its head, and its checkpoints. Rows are only ever inserted (see ``audit.access.log``)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ class AccessLogEntry(Base):
     result_count: Mapped[int] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(16))  # allowed | denied
     request_id: Mapped[str | None] = mapped_column(String(64))
+    # The API token the request was made with (``security_api_tokens.id``; no foreign key:
+    # the log outlives what it names).
+    token_id: Mapped[int | None] = mapped_column(BigInteger)
     prev_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
     record_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
 
@@ -44,3 +47,18 @@ class AccessLogHead(Base):
     position: Mapped[int] = mapped_column(BigInteger)
     head_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
     updated_at: Mapped[datetime]
+    # The position of the switch-over row from which rows are HMAC-signed (keyed mode).
+    keyed_from: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AccessLogCheckpoint(Base):
+    """A statement: at ``created_at`` the log had ``position`` rows ending in ``head_hash``.
+    Also appended to a file outside the database (``audit.access.checkpoints``)."""
+
+    __tablename__ = "access_log_checkpoints"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    position: Mapped[int] = mapped_column(BigInteger, index=True)
+    head_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    keyed_from: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]

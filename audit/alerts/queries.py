@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.alerts.models import Alert
-from audit.security.scope import DataScope, conversation_id_visible
+from audit.alerts.visibility import visible_alerts
+from audit.security.scope import DataScope
 
 ALERT_ROWS_MAX = 50_000  # a chart of more alerts than this would be unreadable anyway
 
@@ -26,12 +27,12 @@ def alerts_by_day_and_severity(
     since = datetime.combine(first_day, datetime.min.time(), zone)
     rows = session.execute(
         select(Alert.created_at, Alert.severity)
-        .where(Alert.created_at >= since, conversation_id_visible(Alert.conversation_id, scope))
+        .where(Alert.created_at >= since, visible_alerts(scope))
         .limit(ALERT_ROWS_MAX)
     )
     return Counter((created.astimezone(zone).date(), severity) for created, severity in rows)
 
 
 def open_alerts_by_status(session: Session, scope: DataScope) -> dict[str, int]:
-    rows = session.execute(select(Alert.status).where(conversation_id_visible(Alert.conversation_id, scope)))
+    rows = session.execute(select(Alert.status).where(visible_alerts(scope)))
     return Counter(rows.scalars())

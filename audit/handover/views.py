@@ -6,6 +6,12 @@ belonged to when the case was opened (``HandoverCase.department_ids``), or the s
 company-wide. Everything but the dossier is case metadata (names, risks, decisions,
 outcomes, counts); the dossier holds short chat excerpts, so it is read through
 :class:`audit.access.gate.AccessGate` (``content:read``, a purpose, an access-log row).
+
+Seeing a case does not widen what its reader may read: the gate decides excerpt by
+excerpt, exactly as for a direct read of the message it came from. An excerpt from a
+conversation outside the reader's data scope (a protected person's chat, to anyone but
+their named officers; another department's) is withheld, and so are the conversations and
+alerts of that kind the dossier lists; the dossier says how many excerpts were withheld.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from archive.directory.models import DirectoryMembership
 from audit.access.gate import AccessGate
+from audit.alerts.visibility import visible_alert_ids
 from audit.handover.models import HandoverCase, HandoverCustomer, HandoverGroup, ItemState
 from audit.handover.report import DOSSIER_ACTION
 from audit.security.errors import NotFound, OutOfScope
@@ -30,6 +37,8 @@ from audit.security.scope import DataScope, resolve_scope
 # Cases are few (one per leaver); a page is filtered by scope after reading this many rows.
 SCAN_BATCH_CASES: Final = 200
 FOLLOW_UP_STATES: Final = (ItemState.REFUSED, ItemState.LIMITED, ItemState.FAILED)
+# The dossier's lists of chat excerpts (``audit.handover.dossier``), each item naming its message.
+EXCERPT_LISTS: Final = ("open_promises", "unanswered")
 
 
 @dataclass(frozen=True)
@@ -187,14 +196,46 @@ def read_dossier(gate: AccessGate, case_id: int, external_userid: str) -> dict[s
             f"customer {external_userid!r} is not part of case {case_id}",
             hint="GET /api/v1/handover/cases/{case_id} lists the case's customers",
         )
-    dossier = dict(customer.dossier or {})
-    gate.record(
-        DOSSIER_ACTION,
-        {
-            "case_id": case.id,
-            "external_userid": external_userid,
-            "conversation_ids": list(dossier.get("conversation_ids") or ()),
-        },
-        1,
-    )
+    dossier, withheld = _readable_part(gate, dict(customer.dossier or {}))
+    target: dict[str, Any] = {
+        "case_id": case.id,
+        "external_userid": external_userid,
+        "conversation_ids": list(dossier["conversation_ids"]),
+    }
+    if withheld:
+        target["withheld_excerpts"] = withheld
+    gate.record(DOSSIER_ACTION, target, 1)
     return dossier
+
+
+def _readable_part(gate: AccessGate, stored: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """The dossier as this reader may see it, and how many excerpts were withheld.
+
+    An excerpt is shown when the gate lets the reader open the message it quotes; one that
+    names no message (an older shape) only when every conversation of the dossier is
+    readable. Conversations and alerts the reader may not open are left out of the lists."""
+    conversation_ids = [int(i) for i in stored.get("conversation_ids") or ()]
+    readable_conversations = gate.visible_conversations(conversation_ids)
+    all_readable = readable_conversations == set(conversation_ids)
+    items = {name: [i for i in stored.get(name) or () if isinstance(i, dict)] for name in EXCERPT_LISTS}
+    quoted = {int(i["message_id"]) for found in items.values() for i in found if i.get("message_id") is not None}
+    readable_messages = gate.visible_messages(quoted)
+    dossier = dict(stored)
+    withheld = 0
+    for name, found in items.items():
+        shown = [
+            item
+            for item in found
+            if (int(item["message_id"]) in readable_messages if item.get("message_id") is not None else all_readable)
+        ]
+        withheld += len(found) - len(shown)
+        if name in stored:
+            dossier[name] = shown
+    dossier["conversation_ids"] = [i for i in conversation_ids if i in readable_conversations]
+    alerts = stored.get("alerts")
+    if isinstance(alerts, dict) and alerts.get("items"):
+        listed = [a for a in alerts["items"] if isinstance(a, dict)]
+        readable_alerts = visible_alert_ids(gate.session, gate.scope, [int(a["id"]) for a in listed if "id" in a])
+        dossier["alerts"] = {**alerts, "items": [a for a in listed if a.get("id") in readable_alerts]}
+    dossier["withheld_excerpts"] = withheld
+    return dossier, withheld

@@ -21,7 +21,9 @@ from audit.alerts.errors import AlertError, AlertNotFoundError, TransitionRefuse
 from audit.alerts.models import Alert
 from audit.alerts.routing import MANAGER, is_channel_target, targets_for
 from audit.notify import service as notify
+from audit.review.errors import AssigneeRefusedError
 from audit.review.models import AlertTrail, Suppression
+from audit.security import service as security
 
 NEW = "new"
 CLAIMED = "claimed"
@@ -93,8 +95,16 @@ def _transition(
     return alert, previous
 
 
+def _check_assignee(session: Session, assignee: str, actor: str) -> None:
+    if assignee != actor and not security.may_review_alerts(session, assignee):
+        raise AssigneeRefusedError(assignee)
+
+
 def claim(session: Session, alert_id: int, *, actor: str, now: datetime, assignee: str | None = None) -> Alert:
-    """Take a new alert (for yourself, or assign it to ``assignee``)."""
+    """Take a new alert (for yourself, or assign it to ``assignee``: an active user whose
+    role reviews alerts)."""
+    if assignee:
+        _check_assignee(session, assignee, actor)
     alert, previous = _transition(session, alert_id, "claim", actor, now)
     alert.assignee = assignee or actor
     _trail(session, alert, actor, "claim", previous, now, detail={"assignee": alert.assignee})
@@ -109,7 +119,9 @@ def release(session: Session, alert_id: int, *, actor: str, now: datetime, note:
 
 
 def assign(session: Session, alert_id: int, *, actor: str, assignee: str, now: datetime) -> Alert:
-    """Hand an open alert to someone else (a new alert becomes claimed by them)."""
+    """Hand an open alert to someone else (a new alert becomes claimed by them): an active
+    user whose role reviews alerts."""
+    _check_assignee(session, assignee, actor)
     alert = _load(session, alert_id)
     if alert.status == NEW:
         return claim(session, alert_id, actor=actor, now=now, assignee=assignee)

@@ -76,3 +76,14 @@ class Conflict(SecurityError):
 
 class InvalidInput(SecurityError):
     code = "invalid_input"
+
+
+class WeakPassword(InvalidInput):
+    """A new password that is too short or too easy to guess. ``reason`` (``too_short`` or
+    ``too_guessable``) lets the console say so in the user's language."""
+
+    code = "weak_password"
+
+    def __init__(self, reason: str, message: str, *, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason

@@ -135,3 +135,21 @@ class LoginAttempt(Base):
     client: Mapped[str] = mapped_column(String(128))
     window_start: Mapped[datetime]
     attempts: Mapped[int]
+
+
+class LoginFailure(Base):
+    """Failed logins of one client for one user name, and the lock they led to.
+
+    Keyed by client *and* name, whether or not the name exists: a lock then says nothing
+    about which accounts exist, and an attacker's failures lock the attacker's client out
+    of that account, never the account's owner signing in from elsewhere."""
+
+    __tablename__ = "security_login_failures"
+    __table_args__ = (UniqueConstraint("client", "username"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    client: Mapped[str] = mapped_column(String(128))
+    username: Mapped[str] = mapped_column(String(USERNAME_LENGTH), index=True)
+    failures: Mapped[int]
+    locked_until: Mapped[datetime | None]
+    last_failed_at: Mapped[datetime]

@@ -65,6 +65,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.AUDITOR: frozenset({Permission.ACCESS_LOG_READ}),
 }
 
+# Permissions that open chat content (messages, attachments, handover dossier excerpts). A
+# token carrying one is created by its owner only: nobody reads content as someone else.
+CONTENT_PERMISSIONS: frozenset[Permission] = frozenset({Permission.CONTENT_READ, Permission.HANDOVER_READ})
+
 
 def parse_role(value: str) -> Role:
     try:

@@ -160,14 +160,7 @@ def protect_person(
         session.add(ProtectedPersonOfficer(corp_id=corp_id, userid=userid, user_id=user.id))
     access_log.append(
         session,
-        access_log.AccessRecord(
-            actor.username,
-            actor.role.value,
-            actor.via,
-            "admin.protected.set",
-            {"corp_id": corp_id, "userid": userid, "officers": names},
-            request_id=actor.request_id,
-        ),
+        access_log.record_of(actor, "admin.protected.set", {"corp_id": corp_id, "userid": userid, "officers": names}),
         now,
     )
     session.flush()

@@ -32,9 +32,23 @@ from audit.security.errors import (
     RateLimited,
     SecurityError,
 )
-from audit.security.models import ApiToken, LoginAttempt, LoginSession, SecurityScope, SecurityUser
+from audit.security.models import (
+    ApiToken,
+    LoginAttempt,
+    LoginFailure,
+    LoginSession,
+    SecurityScope,
+    SecurityUser,
+)
 from audit.security.principal import Principal
-from audit.security.roles import ROLE_PERMISSIONS, Permission, Role, parse_permissions, parse_role
+from audit.security.roles import (
+    CONTENT_PERMISSIONS,
+    ROLE_PERMISSIONS,
+    Permission,
+    Role,
+    parse_permissions,
+    parse_role,
+)
 
 TOKEN_PREFIX = "wa_"  # noqa: S105 - a marker that makes leaked tokens greppable, not a secret
 TOKEN_BYTES = 32
@@ -139,7 +153,7 @@ def create_user(
         username=username,
         display_name=display_name or username,
         role=parsed_role.value,
-        password_hash=passwords.hash_password(password),
+        password_hash=passwords.hash_password(password, user_inputs=(username, display_name)),
         scope_all=scope_all,
         failed_logins=0,
         locked_until=None,
@@ -229,6 +243,15 @@ def update_user(
     return _view(session, user)
 
 
+def may_review_alerts(session: Session, username: str) -> bool:
+    """Whether ``username`` is an active user whose role reviews alerts (who an alert may be
+    assigned to)."""
+    user = session.execute(select(SecurityUser).where(SecurityUser.username == username)).scalar_one_or_none()
+    return (
+        user is not None and user.disabled_at is None and Permission.ALERTS_REVIEW in ROLE_PERMISSIONS[Role(user.role)]
+    )
+
+
 def disable_user(session: Session, actor: Principal, username: str, now: datetime) -> UserView:
     user = _user(session, username)
     if user.id == actor.user_id:
@@ -240,12 +263,17 @@ def disable_user(session: Session, actor: Principal, username: str, now: datetim
 
 
 def set_password(session: Session, actor: Principal, username: str, password: str, now: datetime) -> None:
+    """A new password (a reset or a change): unlocks the account, ends its sessions and
+    revokes its API tokens, so nothing obtained with the old password keeps working."""
     user = _user(session, username)
-    user.password_hash = passwords.hash_password(password)
+    user.password_hash = passwords.hash_password(password, user_inputs=(user.username, user.display_name))
     user.password_changed_at = now
     user.failed_logins, user.locked_until = 0, None
+    for failure in session.execute(select(LoginFailure).where(LoginFailure.username == username)).scalars():
+        session.delete(failure)
     _end_sessions(session, user.id, now)
-    _audit(session, actor, "admin.user.password", {"user": username}, now)
+    revoked = _revoke_tokens(session, user.id, now)
+    _audit(session, actor, "admin.user.password", {"user": username, "tokens_revoked": revoked}, now)
 
 
 def _end_sessions(session: Session, user_id: int, now: datetime) -> None:
@@ -253,6 +281,16 @@ def _end_sessions(session: Session, user_id: int, now: datetime) -> None:
         select(LoginSession).where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
     ).scalars():
         row.revoked_at = now
+
+
+def _revoke_tokens(session: Session, user_id: int, now: datetime) -> int:
+    revoked = 0
+    for token in session.execute(
+        select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+    ).scalars():
+        token.revoked_at = now
+        revoked += 1
+    return revoked
 
 
 # --- logins and sessions ---------------------------------------------------------------------
@@ -276,23 +314,48 @@ def _count_attempt(session: Session, client: str, policy: AuthPolicy, now: datet
     return row.attempts
 
 
+def _failure_row(session: Session, client: str, username: str, now: datetime) -> LoginFailure:
+    statement = select(LoginFailure).where(LoginFailure.client == client, LoginFailure.username == username)
+    row = session.execute(statement).scalar_one_or_none()
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            row = LoginFailure(client=client, username=username, failures=0, locked_until=None, last_failed_at=now)
+            session.add(row)
+        return row
+    except IntegrityError:  # another process counted this pair's first failure at the same time
+        return session.execute(statement).scalar_one()
+
+
 def login(
     session: Session, username: str, password: str, *, client: str, policy: AuthPolicy, now: datetime
 ) -> LoginResult:
-    """Check the password; on success open a session. See the module docstring on errors."""
+    """Check the password; on success open a session. See the module docstring on errors.
+
+    Lockout counts failures per client *and* user name, whether the name exists or not: an
+    unknown name locks exactly as an existing one does (a lock reveals nothing), and failures
+    from one address never lock the owner out when they sign in from another."""
     attempts = _count_attempt(session, client, policy, now)
     if attempts > policy.login_attempts_per_minute:
         return _denied(session, username, "rate_limited", now, RateLimited(60 - now.second))
+    failure = session.execute(
+        select(LoginFailure).where(LoginFailure.client == client, LoginFailure.username == username)
+    ).scalar_one_or_none()
+    if failure is not None and failure.locked_until is not None and failure.locked_until > now:
+        retry_after_s = max(1, int((failure.locked_until - now).total_seconds()))
+        return _denied(session, username, "locked", now, AccountLocked(retry_after_s))
     user = session.execute(select(SecurityUser).where(SecurityUser.username == username)).scalar_one_or_none()
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        return _denied(session, username, "locked", now, AccountLocked(int((user.locked_until - now).total_seconds())))
     password_ok = passwords.verify_password(user.password_hash if user else None, password)
     if user is None or not password_ok or user.disabled_at is not None:
-        if user is not None and not password_ok:
-            user.failed_logins += 1
-            if user.failed_logins >= policy.lockout_threshold:
-                user.failed_logins, user.locked_until = 0, now + policy.lockout
+        failure = failure or _failure_row(session, client, username, now)
+        failure.failures += 1
+        failure.last_failed_at = now
+        if failure.failures >= policy.lockout_threshold:
+            failure.failures, failure.locked_until = 0, now + policy.lockout
         return _denied(session, username, "bad_credentials", now, InvalidCredentials("wrong user name or password"))
+    if failure is not None:
+        session.delete(failure)
     user.failed_logins, user.locked_until = 0, None
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
@@ -406,6 +469,12 @@ def create_token(
         )
     if actor.via != "cli" and actor.user_id != user.id and not actor.can(Permission.USERS_ADMIN):
         raise PermissionDenied("only administrators create tokens for other users")
+    if actor.user_id != user.id and wanted & CONTENT_PERMISSIONS:
+        raise PermissionDenied(
+            "nobody may create a token that reads chat content for another user",
+            hint=f"{username} signs in and creates it: "
+            f"{', '.join(sorted(p.value for p in wanted & CONTENT_PERMISSIONS))} only in their own tokens",
+        )
     if actor.via == "token" and actor.user_id == user.id and not wanted <= actor.permissions:
         raise PermissionDenied("a token cannot create a token with more permissions than itself")
     if ttl <= timedelta(0) or ttl > timedelta(days=366):

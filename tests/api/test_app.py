@@ -1,5 +1,6 @@
 """The JSON API over a real archive: status shows what the puller stored; operations
-endpoints (health, readiness, metrics, docs) work without internet or sign-in."""
+endpoints (health, readiness, metrics, docs) work without internet; metrics answer only to
+the scrape token, the docs only to signed-in users unless opened (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 
 import pytest
 from litestar.testing import TestClient
+from pydantic import SecretStr
 
 from api.app import create_app
 from archive.clock import utcnow
@@ -22,6 +24,7 @@ def test_status_endpoint_reports_the_archive(edge: Edge) -> None:
     edge.simulator.populate(500, messages_per_day=20_000, seq_gap_every=100)
     edge.register_keys()
     context = edge.context()
+    context.settings.api.metrics_token = SecretStr("scrape-token")
     assert context.puller(edge.simulator.corp_id).run().stored == 500
     with session_scope(context.session_factory) as session:
         security.create_user(
@@ -34,7 +37,10 @@ def test_status_endpoint_reports_the_archive(edge: Edge) -> None:
         response = client.get("/api/v1/archive/status")
         completeness = client.get("/api/v1/archive/completeness")
         ready = client.get("/health/ready")
-        metrics = client.get("/metrics")
+        # A signed-in admin is no scraper: /metrics takes the scrape token only.
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"Authorization": "Bearer another-token"}).status_code == 401
+        metrics = client.get("/metrics", headers={"Authorization": "Bearer scrape-token"})
     context.close()
     assert response.status_code == 200
     (row,) = response.json()
@@ -93,9 +99,10 @@ def test_readiness_reports_a_silent_scheduler(tmp_path: object) -> None:
 
 def test_docs_work_offline_with_strict_headers(tmp_path: object) -> None:
     from api.context import AppContext
-    from config.settings import Settings
+    from config.settings import ApiSettings, Settings
 
-    with TestClient(app=create_app(AppContext(Settings(data_dir=tmp_path)))) as client:  # type: ignore[arg-type]
+    settings = Settings(data_dir=tmp_path, api=ApiSettings(public_docs=True))  # type: ignore[arg-type]
+    with TestClient(app=create_app(AppContext(settings))) as client:
         page = client.get("/api/docs")
         assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
         assert assets and all(url.startswith("/api/docs/assets/") for url in assets)

@@ -4,6 +4,7 @@ CSRF for cookie sessions, API tokens (shown once, scoped, expiring, revocable)."
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from litestar.testing import TestClient
@@ -13,6 +14,8 @@ from api.app import create_app
 from api.context import AppContext
 from archive.clock import utcnow
 from audit.access.models import AccessLogEntry
+from audit.alerts.service import raise_alert
+from audit.detect.hits import Severity
 from audit.security import service as security
 from audit.security.models import ApiToken, SecurityUser
 from config.database import session_scope
@@ -180,3 +183,175 @@ def test_disabling_a_user_ends_their_sessions_and_tokens(context: AppContext) ->
         assert audrey.get("/api/v1/access-log").status_code == 401
         assert audrey.get("/api/v1/access-log", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
         assert login(audrey, "audrey") == 401
+
+
+def _csrf(client: TestClient, username: str) -> dict[str, str]:  # type: ignore[type-arg]
+    response = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"X-CSRF-Token": response.json()["csrf_token"]}
+
+
+def test_nobody_creates_a_content_token_for_another_user(context: AppContext) -> None:
+    app = create_app(context)
+    with TestClient(app=app) as root, TestClient(app=app) as alice:
+        as_root, as_alice = _csrf(root, "root"), _csrf(alice, "alice")
+        for permissions in (["content:read"], ["archive:status", "content:read"], ["handover:read"]):
+            refused = root.post(
+                "/api/v1/tokens",
+                json={"name": "as-alice", "permissions": permissions, "username": "alice"},
+                headers=as_root,
+            )
+            assert refused.status_code == 403, refused.text
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert "another user" in refused.json()["detail"]
+        # What the admin may still do for her: a token that reads no content.
+        other = {"name": "status", "permissions": ["archive:status"], "username": "alice"}
+        assert root.post("/api/v1/tokens", json=other, headers=as_root).status_code == 201
+        # Alice reads content with a token she creates herself.
+        own = alice.post("/api/v1/tokens", json={"name": "mine", "permissions": ["content:read"]}, headers=as_alice)
+        assert own.status_code == 201, own.text
+    with session_scope(context.session_factory) as session:
+        tokens = {(t.username, tuple(t.permissions)) for t in security.list_tokens(session)}
+    assert tokens == {("alice", ("archive:status",)), ("alice", ("content:read",))}
+
+
+def test_a_lock_says_nothing_about_which_user_names_exist(context: AppContext) -> None:
+    """The threshold is 3: an unknown name locks exactly as an existing one does."""
+    with TestClient(app=create_app(context)) as client:
+        answers = {}
+        for username in ("alice", "mallory"):
+            assert [login(client, username, "wrong password!") for _ in range(3)] == [401, 401, 401]
+            answer = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+            body = answer.json()
+            answers[username] = (answer.status_code, body["title"], body["detail"], body["type"])
+    assert answers["alice"] == answers["mallory"]
+    assert answers["alice"][0] == 423
+
+
+def test_failures_from_one_client_never_lock_the_owner_out(database: Database, tmp_path: object) -> None:
+    settings = Settings(data_dir=tmp_path, auth=AuthSettings(lockout_threshold=3, trust_proxy_headers=True))  # type: ignore[arg-type]
+    context = AppContext(settings)
+    context.__dict__["engine"] = database.engine
+    with session_scope(context.session_factory) as session:
+        security.create_user(
+            session,
+            security.cli_principal("cli:test"),
+            username="alice",
+            password=PASSWORD,
+            role="reviewer",
+            now=utcnow(),
+        )
+    attacker, owner = {"X-Forwarded-For": "203.0.113.9"}, {"X-Forwarded-For": "198.51.100.20"}
+    body = {"username": "alice", "password": PASSWORD}
+    with TestClient(app=create_app(context)) as client:
+        for _ in range(3):
+            wrong = {"username": "alice", "password": "a guess at it!"}
+            assert client.post("/api/v1/auth/login", json=wrong, headers=attacker).status_code == 401
+        assert client.post("/api/v1/auth/login", json=body, headers=attacker).status_code == 423
+        assert client.post("/api/v1/auth/login", json=body, headers=owner).status_code == 200
+
+
+def test_a_password_reset_revokes_the_users_api_tokens(context: AppContext) -> None:
+    with session_scope(context.session_factory) as session:
+        _, secret = security.create_token(
+            session,
+            security.cli_principal("cli:test"),
+            username="audrey",
+            name="siem",
+            permissions=["access_log:read"],
+            ttl=timedelta(days=30),
+            now=utcnow(),
+        )
+    bearer = {"Authorization": f"Bearer {secret}"}
+    with TestClient(app=create_app(context)) as root:
+        assert root.get("/api/v1/access-log", headers=bearer).status_code == 200
+        reset = root.put(
+            "/api/v1/users/audrey/password", json={"password": PASSWORD + " again"}, headers=_csrf(root, "root")
+        )
+        assert reset.status_code == 200, reset.text
+        assert root.get("/api/v1/access-log", headers=bearer).status_code == 401
+    with session_scope(context.session_factory) as session:
+        assert all(token.revoked_at is not None for token in security.list_tokens(session, "audrey"))
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["aaaaaaaaaaaa", "password1234", "qwertyuiop12", "123456789012", "abcdefghijkl", "bobbobbobbob"],
+)
+def test_common_and_trivial_passwords_are_refused(context: AppContext, password: str) -> None:
+    with TestClient(app=create_app(context)) as root:
+        csrf = _csrf(root, "root")
+        created = root.post(
+            "/api/v1/users", json={"username": "bob", "password": password, "role": "reviewer"}, headers=csrf
+        )
+        assert created.status_code == 400, created.text
+        problem = created.json()
+        assert problem["type"].endswith(":weak_password") and "too easy to guess" in problem["detail"]
+        assert problem["hint"]
+        reset = root.put("/api/v1/users/alice/password", json={"password": password}, headers=csrf)
+        assert reset.status_code == 400 and reset.json()["type"].endswith(":weak_password")
+        strong = {"username": "bob", "password": "violet tram sings at noon", "role": "reviewer"}
+        assert root.post("/api/v1/users", json=strong, headers=csrf).status_code == 201
+    with TestClient(app=create_app(context)) as alice:
+        assert login(alice, "alice") == 200  # the refused reset changed nothing
+
+
+def test_a_login_must_be_json_so_another_site_cannot_sign_you_in(context: AppContext) -> None:
+    """Login CSRF: a form on another site can post text/plain or form bodies, never JSON."""
+    body = '{"username": "root", "password": "' + PASSWORD + '"}'
+    with TestClient(app=create_app(context)) as client:
+        for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+            forged = client.post("/api/v1/auth/login", content=body, headers={"Content-Type": content_type})
+            assert forged.status_code in (400, 403), (content_type, forged.status_code)
+            assert "wecom_audit_session" not in forged.headers.get("set-cookie", "")
+        assert login(client, "root") == 200
+
+
+@pytest.mark.parametrize("purpose", ["\x00", "case\x00-1", "\u200b", " \u200b\u200d\ufeff ", "\u3164", "\x1b[2J"])
+def test_a_purpose_must_show_something_and_hold_no_control_characters(context: AppContext, purpose: str) -> None:
+    with TestClient(app=create_app(context)) as alice:
+        csrf = _csrf(alice, "alice")
+        remembered = alice.put("/api/v1/auth/purpose", json={"purpose": purpose}, headers=csrf)
+        assert remembered.status_code == 400, remembered.text
+        assert alice.get("/api/v1/auth/me").json()["purpose"] is None
+        read = alice.get("/api/v1/conversations", headers={"X-Access-Purpose": quote(purpose)})
+        assert read.status_code in (400, 428), read.text
+        assert alice.put("/api/v1/auth/purpose", json={"purpose": "case 2026-042"}, headers=csrf).status_code == 200
+
+
+def test_alerts_are_assigned_only_to_users_who_review_them(context: AppContext) -> None:
+    with session_scope(context.session_factory) as session:
+        operator = security.cli_principal("cli:test")
+        security.create_user(
+            session,
+            operator,
+            username="olga",
+            password=PASSWORD,
+            role="compliance_officer",
+            scope_all=True,
+            now=utcnow(),
+        )
+        alert_id = raise_alert(
+            session,
+            corp_id="ww-test",
+            conversation_id=None,
+            rule="test.rule",
+            category="test",
+            severity=Severity.HIGH,
+            source="detect",
+            explanation={"matches": []},
+            message_ids=[],
+            now=utcnow(),
+        ).id
+    with TestClient(app=create_app(context)) as olga:
+        csrf = _csrf(olga, "olga")
+        for nobody in ("ghost", "audrey", "root"):  # unknown, the auditor, the admin
+            refused = olga.post(
+                f"/api/v1/alerts/{alert_id}/review", json={"action": "claim", "assignee": nobody}, headers=csrf
+            )
+            assert refused.status_code == 400, refused.text
+            assert nobody in refused.json()["detail"]
+        assigned = olga.post(
+            f"/api/v1/alerts/{alert_id}/review", json={"action": "claim", "assignee": "alice"}, headers=csrf
+        )
+        assert assigned.status_code == 200 and assigned.json()["assignee"] == "alice"

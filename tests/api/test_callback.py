@@ -170,6 +170,22 @@ def test_bad_signature_and_missing_parameters_are_refused(tmp_path: object) -> N
         assert client.get("/wecom/callback").status_code == 400
 
 
+@pytest.mark.parametrize("timestamp", ["9" * 400, "1" * 13, "+1409659813", " 1409659813", "١٤٠٩٦٥٩٨١٣"])
+def test_a_validly_signed_callback_with_an_absurd_timestamp_is_refused(tmp_path: object, timestamp: str) -> None:
+    # Signed with the real token, so the request gets past the signature to the freshness
+    # check: 400 digits used to overflow there (a 500).
+    crypto = CallbackCrypto(TOKEN, AES_KEY, RECEIVE_ID)
+    encrypted = crypto.encrypt("<xml><Event>msgaudit_notify</Event></xml>")
+    params = {"msg_signature": crypto.signature(timestamp, "n1", encrypted), "timestamp": timestamp, "nonce": "n1"}
+    with vector_app(tmp_path) as client:
+        response = client.post("/wecom/callback", params=params, content=envelope(encrypted))
+        echo = {**params, "msg_signature": crypto.signature(timestamp, "n1", encrypted), "echostr": encrypted}
+        verification = client.get("/wecom/callback", params=echo)
+    for answer in (response, verification):
+        assert answer.status_code == 400, answer.text
+        assert answer.headers["content-type"].startswith("application/problem+json")
+
+
 def test_an_unconfigured_callback_says_what_to_set(tmp_path: object) -> None:
     from api.context import AppContext
 

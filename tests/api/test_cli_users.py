@@ -49,6 +49,8 @@ def test_bootstrap_an_admin_then_manage_users_and_tokens(env: dict[str, str], da
     assert code == 0 and "alice" in out and "ww1:2" in out and PASSWORD not in out
 
     code, out = run(env, "tokens", "create", "bob", "--name", "siem", "--permission", "content:read")
+    assert code == 1 and "reads chat content for another user" in out  # only bob creates that, signed in
+    code, out = run(env, "tokens", "create", "bob", "--name", "siem", "--permission", "alerts:read")
     assert code == 0, out
     secret = out.strip().splitlines()[-1]
     assert secret.startswith("wa_") and len(secret) > 40

@@ -97,6 +97,7 @@ CONTENT_ROUTES: dict[str, Callable[[World], str | tuple[str, dict[str, Any]] | N
         f"/api/v1/handover/cases/{handover_probes.prepare(w).handover_in_case}"  # type: ignore[attr-defined]
         f"/customers/{handover_probes.CUSTOMER}/dossier"
     ),
+    "/api/v1/alerts/{alert_id:int}/matches": lambda w: f"/api/v1/alerts/{w.in_alert}/matches",
     # POST routes: (url, JSON body).
     "/api/v1/exports": lambda w: ("/api/v1/exports", {"conversation_id": w.in_conversation}),
 }

@@ -1,7 +1,13 @@
 """Property-based fuzzing of the API against its own OpenAPI document (schemathesis):
 whatever a client sends that the schema allows, the API answers without a 5xx and with a
 response that matches the document. Runs as two callers: an officer's token (content,
-status) and an administrator's token (users, tokens), over a real archive."""
+status) and an administrator's token (users, tokens), over a real archive.
+
+Then the same API statefully: sequences of calls where one response feeds the next request
+(a created user's name into its update, a conversation id into its messages). Litestar puts
+no OpenAPI ``links`` in the document, so the transitions are the ones schemathesis infers
+from the schema itself (its dependency analysis: resources, their ids and the operations
+that take them); the test asserts the inference found some, and zero 5xx along them."""
 
 from __future__ import annotations
 
@@ -18,6 +24,8 @@ from tests.api.world import PURPOSE, World, build_world, officer_token
 from tests.conftest import Edge
 
 EXAMPLES_PER_OPERATION = 8
+STATEFUL_SEQUENCES = 25
+STATEFUL_STEPS = 8
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
 
@@ -39,6 +47,11 @@ def admin_token(world: World) -> str:
             now=utcnow(),
         )
     return secret
+
+
+def load_schema(app: Any, token: str) -> Any:
+    """The API's own OpenAPI document (signed in: the docs need not be public)."""
+    return schemathesis.openapi.from_asgi("/api/docs/openapi.json", app, headers={"Authorization": f"Bearer {token}"})
 
 
 def fuzz(operation: Any, headers: dict[str, str]) -> None:
@@ -63,7 +76,7 @@ def test_the_api_keeps_to_its_schema_under_fuzzing(edge: Edge) -> None:
         "admin": admin_token(world),
     }
     app = create_app(world.context)
-    schema = schemathesis.openapi.from_asgi("/api/docs/openapi.json", app)
+    schema = load_schema(app, callers["admin"])
     failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 25
@@ -75,3 +88,49 @@ def test_the_api_keeps_to_its_schema_under_fuzzing(edge: Edge) -> None:
             except (Exception, BaseExceptionGroup) as exc:  # collect every operation's failure, report them all
                 failures.append(f"{caller} {operation.method.upper()} {operation.path}: {exc}"[:2000])
     assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_call_sequences_through_the_inferred_links_never_fail_the_server(edge: Edge) -> None:
+    world = build_world(edge, messages=150, media=False)
+    callers = {
+        "officer": officer_token(
+            world, ["archive:status", "content:read", "monitor:read", "alerts:read", "alerts:review"]
+        ),
+        "admin": admin_token(world),
+    }
+    schema = load_schema(create_app(world.context), callers["admin"])
+    document = schema.raw_schema
+    assert "links" not in str(document.get("components", {})), "Litestar now emits links: test them as written"
+    base = schema.as_state_machine()
+    assert schema.operations_with_incoming_links(), "schemathesis inferred no transition between operations"
+    failures: list[str] = []
+    called: list[str] = []
+    for caller, token in callers.items():
+        headers = {"Authorization": f"Bearer {token}", "X-Access-Purpose": PURPOSE}
+
+        class Sequences(base):  # type: ignore[valid-type, misc]
+            call_headers = headers
+
+            def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+                called.append(case.operation.label)
+                return {"headers": self.call_headers}
+
+            def validate_response(self, response: Any, case: schemathesis.Case, *args: Any, **kwargs: Any) -> None:
+                case.validate_response(response, checks=[not_a_server_error])
+
+        try:
+            Sequences.run(
+                settings=settings(
+                    max_examples=STATEFUL_SEQUENCES,
+                    stateful_step_count=STATEFUL_STEPS,
+                    deadline=None,
+                    database=None,
+                    suppress_health_check=list(HealthCheck),
+                )
+            )
+        except (Exception, BaseExceptionGroup) as exc:
+            failures.append(f"{caller}: {exc}"[:4000])
+    assert not failures, "\n\n".join(failures)
+    assert len(set(called)) >= 10, sorted(set(called))  # the sequences went through many operations

@@ -29,7 +29,7 @@ from audit.security import service as security
 from config.database import session_scope
 from config.settings import Settings
 from tests.api import handover_probes
-from tests.api.world import PASSWORD, PURPOSE, World, build_world, officer_token
+from tests.api.world import PASSWORD, PURPOSE, World, build_world, officer_token, signed_in
 from tests.conftest import Edge
 
 ANON, ADMIN, OFFICER, REVIEWER, MANAGER, AUDITOR, TOKEN = (
@@ -146,7 +146,7 @@ REMOVABLE_VIP = "removable-vip"
 MATRIX: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/health/live"): [Probe(everyone(200))],
     ("GET", "/health/ready"): [Probe(everyone(200))],
-    ("GET", "/metrics"): [Probe(everyone(200))],
+    ("GET", "/metrics"): [Probe(everyone(401))],  # the scrape token only (tests/api/test_app.py)
     ("GET", "/wecom/callback"): [Probe(everyone(400), query="msg_signature=00&timestamp=1&nonce=2&echostr=AAAA")],
     ("POST", "/wecom/callback"): [
         Probe(
@@ -155,9 +155,9 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
             body=literal("<xml><Encrypt>AAAA</Encrypt></xml>"),
         )
     ],
-    ("GET", "/api/docs"): [Probe(everyone(200))],
-    ("GET", "/api/docs/openapi.json"): [Probe(everyone(200))],
-    ("GET", "/api/docs/{path:str}"): [Probe(everyone(404), path={"path": literal("nothing-here")})],
+    ("GET", "/api/docs"): [Probe(allowed(SIGNED_IN))],
+    ("GET", "/api/docs/openapi.json"): [Probe(allowed(SIGNED_IN))],
+    ("GET", "/api/docs/{path:str}"): [Probe(allowed(SIGNED_IN, 404), path={"path": literal("nothing-here")})],
     ("GET", "/api/docs/assets/{file_path:path}"): [
         Probe(everyone(200), path={"file_path": literal("swagger-init.js")})
     ],
@@ -236,6 +236,10 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/api/v1/alerts/{alert_id:int}"): [
         Probe(allowed(ALERT_READERS), path={"alert_id": world_value("in_alert")}),
         Probe({**allowed(ALERT_READERS), REVIEWER: 403}, path={"alert_id": world_value("out_alert")}),
+    ],
+    ("GET", "/api/v1/alerts/{alert_id:int}/matches"): [  # unmasked: content, through the gate
+        Probe(allowed(ALERT_READERS & CONTENT), path={"alert_id": world_value("in_alert")}),
+        Probe({**allowed(ALERT_READERS & CONTENT), REVIEWER: 403}, path={"alert_id": world_value("out_alert")}),
     ],
     ("POST", "/api/v1/alerts/{alert_id:int}/review"): [
         Probe(allowed(ALERT_READERS), path={"alert_id": world_value("in_alert")}, body=literal(NOTE)),
@@ -417,7 +421,7 @@ def _prepare(world: World) -> Env:
             owner = OFFICER if actor == TOKEN else actor
             view, _ = security.create_token(
                 session,
-                operator,
+                signed_in(session, owner),  # content tokens are created by their owners only
                 username=owner,
                 name=f"revocable-{actor}",
                 permissions=[OWN_PERMISSION[actor]],
@@ -457,6 +461,9 @@ def _mismatches(callers: Callers, env: Env) -> Iterator[str]:
 @pytest.mark.slow
 def test_permission_matrix(edge: Edge) -> None:
     world = build_world(edge)
+    # Every actor tries the same unknown name from the same test client: not a lockout test
+    # (tests/api/test_auth.py has those), so the threshold is out of the way.
+    world.context.settings.auth.lockout_threshold = len(ACTORS) + 1
     env = _prepare(world)
     app = create_app(world.context)
     with ExitStack() as stack:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.context import AppContext
 from archive.clock import utcnow
@@ -22,6 +23,7 @@ from audit.alerts.service import raise_alert
 from audit.detect.hits import Severity
 from audit.security import scope as scopes
 from audit.security import service as security
+from audit.security.principal import Principal
 from config.database import session_scope
 from config.settings import CallbackSettings
 from search.jobs import index_tick
@@ -197,11 +199,19 @@ def build_world(edge: Edge, *, messages: int = 300, media: bool = True) -> World
     return world
 
 
+def signed_in(session: Session, username: str) -> Principal:
+    """``username``'s own principal after a password sign-in: a token that reads content is
+    created by its owner only."""
+    result = security.login(session, username, PASSWORD, client="tests", policy=security.AuthPolicy(), now=utcnow())
+    assert result.session is not None, result.error
+    return result.session.principal
+
+
 def officer_token(world: World, permissions: list[str], *, days: int = 30) -> str:
     with session_scope(world.context.session_factory) as session:
         _, secret = security.create_token(
             session,
-            security.cli_principal("cli:test"),
+            signed_in(session, "compliance_officer"),
             username="compliance_officer",
             name="integration",
             permissions=permissions,

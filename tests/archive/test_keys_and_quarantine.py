@@ -3,10 +3,14 @@ that says so, and recovered from the stored envelope once the right key is added
 
 from __future__ import annotations
 
+import pytest
+from cryptography.hazmat.primitives import serialization
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from archive.errors import PrivateKeyError
 from archive.keyring import KeyRing, KeyStore
-from archive.models import Message, QuarantinedRecord
+from archive.models import ArchiveCursor, Message, QuarantinedRecord
 from archive.quarantine import retry_quarantine
 from archive.simulator.cipher import CorpKeyPair
 from tests.conftest import Edge
@@ -86,12 +90,51 @@ def test_key_store_accepts_pkcs8_and_encrypted_keys(tmp_path: object) -> None:
     )
     store = KeyStore(Path(str(tmp_path)) / "keys")
     material = store.add("wwcorp", 3, pkcs8, b"hunter2")
-    ring = store.load("wwcorp", passphrase=b"hunter2")
+    ring = store.load("wwcorp", passphrases={3: b"hunter2"})
     assert ring.versions() == [3]
     assert material.fingerprint() == ring.materials()[0].fingerprint()
     assert oct((Path(str(tmp_path)) / "keys" / "wwcorp" / "v3.pem").stat().st_mode & 0o777) == "0o600"
     assert "BEGIN" not in repr(ring) and "BEGIN" not in repr(ring.materials()[0])
 
-    wrong = KeyRing(store.load("wwcorp", passphrase=b"nope").materials())
+    wrong = KeyRing(store.load("wwcorp", passphrases={3: b"nope"}).materials())
     result = wrong.unwrap(3, "AAAA")
     assert result.failure is not None and result.failure.value == "key_unreadable"
+
+
+def _encrypted_pem(pair: CorpKeyPair, passphrase: bytes) -> bytes:
+    return pair.private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.BestAvailableEncryption(passphrase),
+    )
+
+
+def test_an_encrypted_key_without_its_passphrase_stops_the_pull_before_anything_is_fetched(edge: Edge) -> None:
+    edge.simulator.populate(50, messages_per_day=20_000)
+    (pair,) = edge.simulator.key_pairs()
+    context = edge.context()
+    corp_id = edge.simulator.corp_id
+    context.key_store.add(corp_id, 1, _encrypted_pem(pair, b"only the admin knows"), b"only the admin knows")
+
+    with pytest.raises(PrivateKeyError) as raised:
+        context.puller(corp_id).run()
+    context.close()
+    assert "cannot be read" in str(raised.value) and 'KEY_PASSPHRASES has its passphrase under "1"' in raised.value.hint
+    with edge.database.sessions() as session:  # nothing fetched, quarantined or advanced
+        assert session.scalar(select(func.count()).select_from(QuarantinedRecord)) == 0
+        assert session.scalar(select(func.count()).select_from(ArchiveCursor)) == 0
+
+
+def test_each_key_has_its_own_passphrase(edge: Edge) -> None:
+    edge.simulator.populate(120, messages_per_day=20_000, rotate_after=60)  # v1 then v2
+    context = edge.context()
+    corp_id = edge.simulator.corp_id
+    passphrases = {1: b"first key's passphrase", 2: b"second key's passphrase"}
+    for pair in edge.simulator.key_pairs():
+        pem = _encrypted_pem(pair, passphrases[pair.version])
+        context.key_store.add(corp_id, pair.version, pem, passphrases[pair.version])
+    edge.settings.wecom.key_passphrases = {v: SecretStr(p.decode()) for v, p in passphrases.items()}
+
+    report = context.puller(corp_id).run()
+    context.close()
+    assert report.status == "completed" and (report.stored, report.quarantined) == (120, 0)

@@ -8,7 +8,19 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from search.errors import QuerySyntaxError
-from search.query import And, Filter, MatchAll, Near, Not, Or, Phrase, Term, parse_query, resolve_departments
+from search.query import (
+    MAX_QUERY_DEPTH,
+    And,
+    Filter,
+    MatchAll,
+    Near,
+    Not,
+    Or,
+    Phrase,
+    Term,
+    parse_query,
+    resolve_departments,
+)
 
 
 def test_words_are_folded_and_joined_by_an_implicit_and() -> None:
@@ -60,6 +72,16 @@ def test_dates_are_midnight_in_the_query_zone() -> None:
     assert isinstance(before, Filter) and before.at == datetime(2026, 11, 19, 23, tzinfo=UTC)
 
 
+def test_the_date_range_and_the_nesting_limit_are_inclusive() -> None:
+    assert isinstance(parse_query("after:1900-01-01 before:2199-12-31"), And)
+    nested = "NOT " * (MAX_QUERY_DEPTH - 1) + "(" + "a" + ")"
+    query = parse_query(nested)
+    for _ in range(MAX_QUERY_DEPTH - 1):
+        assert isinstance(query, Not)
+        query = query.item
+    assert query == Term("a", "a")
+
+
 def test_dept_expands_to_its_subtree_when_resolved() -> None:
     query = resolve_departments(parse_query("dept:2 OR NOT dept:5"), lambda dept: {dept, dept * 10})
     assert isinstance(query, Or)
@@ -98,6 +120,16 @@ def test_an_empty_query_matches_everything() -> None:
         ("sentiment:angry", "sentiment: takes one of", 10),
         ("返利 form:张三", 'unknown filter "form:"', 3),
         ('""', "empty phrase", 0),
+        # Issue 15 item 11: each of these used to escape the parser (or a backend) as a 500.
+        ("after:0001-01-01", "after: takes a date from 1900-01-01 to 2199-12-31", 6),
+        ("before:0001-01-01", "before: takes a date from 1900-01-01 to 2199-12-31", 7),
+        ("after:9999-12-31", "after: takes a date from 1900-01-01 to 2199-12-31", 6),
+        ("a " + "(" * 300 + "b" + ")" * 300, "nested too deeply", 2 + MAX_QUERY_DEPTH),
+        ("-" * 1999, "nested too deeply", MAX_QUERY_DEPTH),
+        ("NOT " * 499 + "a", "nested too deeply", 4 * MAX_QUERY_DEPTH),
+        ("a \x00 b", "control character U+0000", 2),
+        ("dept:²", "dept: takes a department id", 5),
+        ("dept:" + "9" * 30, "dept: takes a department id", 5),
     ],
 )
 def test_errors_point_at_the_position(query: str, message: str, position: int) -> None:

@@ -28,9 +28,11 @@ ACTION_FAMILIES = ("content.", "content.search", "content.conversation", "export
 MESSAGES = {
     "log.title": ("访问日志", "Access log"),
     "log.intro": (
-        "每次查阅聊天内容和每个管理操作都记录在这里；每条记录以哈希链接到前一条，任何修改、删除或重排都能被发现。",
+        "每次查阅聊天内容和每个管理操作都记录在这里；每条记录以哈希链接到前一条，链头定期写入数据库之外的检查点文件，"
+        "任何修改、删除或重排都能被发现。",
         "Every read of chat content and every admin action is recorded here; each row is hash-chained to the one "
-        "before, so any edit, deletion or reordering is detected.",
+        "before and the head is checkpointed to a file outside the database, so any edit, deletion or reordering "
+        "is detected.",
     ),
     "log.actor": ("人员", "Who"),
     "log.action": ("操作（或前缀）", "Action (or prefix)"),
@@ -43,6 +45,7 @@ MESSAGES = {
     "log.col.when": ("时间", "When"),
     "log.col.role": ("角色", "Role"),
     "log.col.via": ("方式", "Via"),
+    "log.token": ("API 令牌 #{id}", "API token #{id}"),
     "log.col.purpose": ("目的", "Purpose"),
     "log.col.target": ("对象", "Target"),
     "log.col.count": ("结果数", "Results"),

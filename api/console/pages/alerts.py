@@ -32,15 +32,19 @@ from archive.clock import utcnow
 from archive.models import Conversation
 from audit.alerts import service as alerts
 from audit.alerts.errors import AlertError, AlertNotFoundError
+from audit.alerts.evidence import masked_explanation
 from audit.alerts.models import Alert
+from audit.alerts.visibility import visible_alert as alert_in_scope
+from audit.alerts.visibility import visible_alerts
 from audit.detect.hits import Severity
 from audit.review import sampling
 from audit.review import service as review
+from audit.review.errors import AssigneeRefusedError
 from audit.review.models import AlertTrail, ReviewSample
 from audit.security.errors import Conflict, InvalidInput, OutOfScope
 from audit.security.principal import Principal
 from audit.security.roles import Permission
-from audit.security.scope import DataScope, conversation_id_visible, conversation_visible, resolve_scope
+from audit.security.scope import DataScope, conversation_visible, resolve_scope
 from config.database import session_scope
 
 ALERTS_PER_PAGE = 50
@@ -214,13 +218,10 @@ def _scope(session: Session, principal: Principal) -> DataScope:
 
 
 def visible_alert(session: Session, principal: Principal, alert_id: int) -> Alert:
-    """The alert, if its conversation is in the caller's scope (as the API's alert routes)."""
-    alert = alerts.get_alert(session, alert_id)
+    """The alert, if the caller's scope reaches it (``audit.alerts.visibility``, as the API's alert routes)."""
+    alert = alert_in_scope(session, _scope(session, principal), alert_id)
     if alert is None:
         raise AlertNotFoundError(alert_id)
-    visible = conversation_id_visible(Alert.conversation_id, _scope(session, principal))
-    if session.scalar(select(Alert.id).where(Alert.id == alert_id, visible)) is None:
-        raise OutOfScope("this alert's conversation is outside your data scope")
     return alert
 
 
@@ -259,7 +260,7 @@ def _excerpt(alert: Alert) -> str:
 
 
 def _filter_clause(filters: Filters, scope: DataScope) -> ColumnElement[bool]:
-    clauses: list[ColumnElement[bool]] = [conversation_id_visible(Alert.conversation_id, scope)]
+    clauses: list[ColumnElement[bool]] = [visible_alerts(scope)]
     if filters.rule:
         clauses.append(Alert.rule == filters.rule)
     if filters.group is not None:
@@ -271,7 +272,7 @@ def _filter_clause(filters: Filters, scope: DataScope) -> ColumnElement[bool]:
 
 def _choices(session: Session, corp: str, scope: DataScope) -> tuple[list[str], list[str], list[tuple[int, str]]]:
     """The rules, assignees and group chats that alerts in scope have (for the filter menus)."""
-    visible = conversation_id_visible(Alert.conversation_id, scope)
+    visible = visible_alerts(scope)
     rules = list(
         session.scalars(select(Alert.rule).where(Alert.corp_id == corp, visible).distinct().order_by(Alert.rule))
     )
@@ -383,7 +384,7 @@ def alert_page(
         trail: Sequence[AlertTrail] = review.trail(session, alert_id)
         labels = conversation_labels(session, {alert.conversation_id} if alert.conversation_id else set(), t)
         session.expunge_all()
-    matches = [m for m in alert.explanation.get("matches", []) if m.get("message_id")]
+    matches = [m for m in masked_explanation(alert.explanation).get("matches", []) if m.get("message_id")]
     return render(
         request,
         "alert.html",
@@ -437,6 +438,8 @@ async def review_alert(request: Request[Any, Any, Any], alert_id: FromPath[int])
                 apply_action(session, alert_id, action, form, principal.username, utcnow())
             except AlertNotFoundError:
                 raise
+            except AssigneeRefusedError as exc:
+                raise InvalidInput(str(exc), hint=exc.hint) from None
             except AlertError as exc:  # a step the alert's state refuses: say which and why
                 raise Conflict(str(exc), hint="reload the alert to see its current state") from None
 
@@ -476,11 +479,7 @@ async def bulk_review(request: Request[Any, Any, Any]) -> Redirect:
         now = utcnow()
         with session_scope(context_of(request).session_factory) as session:
             scope = _scope(session, principal)
-            visible = set(
-                session.scalars(
-                    select(Alert.id).where(Alert.id.in_(ids), conversation_id_visible(Alert.conversation_id, scope))
-                )
-            )
+            visible = set(session.scalars(select(Alert.id).where(Alert.id.in_(ids), visible_alerts(scope))))
             if set(ids) - visible:
                 raise OutOfScope("some of the selected alerts are outside your data scope")
             return review.bulk(

@@ -195,6 +195,10 @@ MESSAGES = {
         "档案含聊天摘录，本次查阅已按您的查阅目的记入访问日志。",
         "The dossier holds chat excerpts: this read is in the access log with your purpose.",
     ),
+    "ho.dossier.withheld": (
+        "有 {count} 条摘录来自您无权查阅的会话，已隐藏。",
+        "{count} excerpts come from conversations you may not read and are hidden.",
+    ),
     "ho.dossier.relationship": ("关系", "Relationship"),
     "ho.dossier.days": ("{days} 天", "{days} days"),
     "ho.dossier.length": ("关系时长", "Length"),

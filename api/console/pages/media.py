@@ -19,6 +19,7 @@ from litestar.response import Stream
 
 from api.auth.guards import context_of
 from api.console.auth import signed_in
+from api.disposition import content_disposition
 from api.routes.content import through_gate
 from audit.access import reads
 from audit.security.roles import Permission
@@ -57,11 +58,13 @@ def attachment(
                 yield chunk
 
     inline = blob.content_type in INLINE_TYPES and not download
-    name = f"{message_id}-{task_id}.{blob.extension or 'bin'}"
+    disposition = content_disposition(
+        f"{message_id}-{task_id}", blob.extension, kind="inline" if inline else "attachment"
+    )
     return Stream(
         chunks(),
         media_type=blob.content_type if inline else "application/octet-stream",
-        headers={"Content-Disposition": f'{"inline" if inline else "attachment"}; filename="{name}"'},
+        headers={"Content-Disposition": disposition},
     )
 
 

@@ -30,7 +30,7 @@ from audit.security import scope as scopes
 from audit.security import service as security
 from audit.security.errors import InvalidInput
 from audit.security.models import SecurityUser
-from audit.security.roles import ROLE_PERMISSIONS, Permission, Role
+from audit.security.roles import CONTENT_PERMISSIONS, ROLE_PERMISSIONS, Permission, Role
 from config.database import session_scope
 
 ADMIN = [signed_in(Permission.USERS_ADMIN)]
@@ -85,6 +85,15 @@ MESSAGES = {
     "user.password": ("重设密码", "Reset the password"),
     "user.password.new": ("新密码", "New password"),
     "user.password.submit": ("重设", "Reset"),
+    "user.password.note": (
+        "重设密码会结束该用户的所有登录会话，并吊销其全部 API 令牌。",
+        "Resetting the password ends the user's sessions and revokes all their API tokens.",
+    ),
+    "users.password.hint": (
+        "至少 12 个字符；常见或容易猜到的密码（如重复、连续字符、键盘序列、用户名）会被拒绝。",
+        "At least 12 characters; common or easily guessed passwords (repeats, sequences, keyboard runs, "
+        "the user name) are refused.",
+    ),
     "user.tokens": ("API 令牌", "API tokens"),
     "user.tokens.none": ("没有令牌。", "No tokens."),
     "user.token.name": ("名称", "Name"),
@@ -99,6 +108,11 @@ MESSAGES = {
         "Programs using this token lose access. Revoke it?",
     ),
     "user.token.create": ("创建令牌", "Create a token"),
+    "user.token.no_content": (
+        "读取聊天内容的权限（{permissions}）只能由用户本人登录后为自己的令牌申请，管理员不能代为创建。",
+        "Permissions that read chat content ({permissions}) go only into tokens the user creates for themself "
+        "when signed in; nobody creates them for another user.",
+    ),
     "user.token.days": ("有效天数", "Valid for (days)"),
     "user.token.created": ("令牌已创建", "Token created"),
     "user.token.once": (
@@ -235,16 +249,20 @@ async def add_user(request: Request[Any, Any, Any]) -> Redirect:
 def user_page(
     request: Request[Any, Any, Any], username: FromPath[str], saved: FromQuery[bool] = False
 ) -> Response[str]:
+    principal = principal_of(request)
     with session_scope(context_of(request).session_factory) as session:
         user = security.get_user(session, username)
         departments = _departments(request, session)
         tokens = security.list_tokens(session, username)
         grants = scopes.list_grants(session, user.id)
         member = _linked(session).get(username)
+    role_permissions = ROLE_PERMISSIONS[Role(user.role)]
+    # Content permissions are never offered for someone else's token (the service refuses them).
+    withheld = frozenset() if username == principal.username else role_permissions & CONTENT_PERMISSIONS
     return render(
         request,
         "user.html",
-        principal=principal_of(request),
+        principal=principal,
         user=user,
         member=member,
         departments=departments,
@@ -253,7 +271,8 @@ def user_page(
         tokens=tokens,
         grants=grants,
         roles=[role.value for role in Role],
-        permissions=sorted(p.value for p in ROLE_PERMISSIONS[Role(user.role)]),
+        permissions=sorted(p.value for p in role_permissions - withheld),
+        withheld=sorted(p.value for p in withheld),
         saved=saved,
         token_days=context_of(request).settings.auth.token_default_ttl_days,
     )

@@ -145,22 +145,36 @@ def csv_text(groups: Sequence[LexiconGroup]) -> str:
 
 
 def read_excel(path: Path) -> list[LexiconGroup]:
+    """The word groups of a workbook's first sheet. A file that is not a readable workbook
+    (a broken ZIP, malformed XML, a DOCTYPE with entities, ...) is a ``RuleError``."""
+    header, rows = _excel_rows(path)
+    records = ({column: value for column, value in zip(header, row, strict=False)} for row in rows)
+    return groups_from_rows(records, str(path))
+
+
+def _excel_rows(path: Path) -> tuple[list[str], list[list[str]]]:
     from openpyxl import load_workbook
 
-    workbook = load_workbook(path, read_only=True, data_only=True)
+    # The file comes from a user: openpyxl then raises whatever its ZIP and XML parsers raise
+    # (BadZipFile, ParseError (a SyntaxError), KeyError for a missing part, DefusedXmlException
+    # for entities, ...). Each means "not a workbook we can read", reported as such.
     try:
-        sheet = workbook.active
-        if sheet is None:
-            raise RuleError(f"{path}: the workbook has no sheet")
-        rows = sheet.iter_rows(values_only=True)
-        header = [str(cell or "").strip().lower() for cell in next(rows, ())]
-        records = (
-            {column: "" if value is None else str(value) for column, value in zip(header, row, strict=False)}
-            for row in rows
-        )
-        return groups_from_rows(records, str(path))
-    finally:
-        workbook.close()
+        workbook = load_workbook(path, read_only=True, data_only=True)
+        try:
+            sheet = workbook.active
+            if sheet is None:
+                raise RuleError(f"{path}: the workbook has no sheet")
+            cells = [
+                ["" if value is None else str(value) for value in row] for row in sheet.iter_rows(values_only=True)
+            ]
+        finally:
+            workbook.close()
+    except RuleError:
+        raise
+    except Exception as exc:
+        raise RuleError(f"{path.name}: not a readable Excel workbook ({type(exc).__name__})") from None
+    header = [cell.strip().lower() for cell in cells[0]] if cells else []
+    return header, cells[1:]
 
 
 def write_excel(groups: Sequence[LexiconGroup], path: Path) -> None:

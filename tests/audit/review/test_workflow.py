@@ -11,11 +11,27 @@ from audit.alerts.routing import MANAGER, RouteSpec, add_route
 from audit.detect.hits import Hit, Severity
 from audit.notify.models import Notification
 from audit.review import service as review
+from audit.review.errors import AssigneeRefusedError
 from audit.review.models import AlertTrail, Suppression
+from audit.security import service as security
 from tests.audit.alerts.helpers import CORP, T0, alert, conversation, minutes
 from tests.conftest import Database
 
 LATER = T0 + minutes(30)
+PASSWORD = "correct horse battery staple"
+
+
+def users(session: object, **roles: str) -> None:
+    """Accounts that alerts may be handed to (or not, per their role)."""
+    for username, role in roles.items():
+        security.create_user(
+            session,  # type: ignore[arg-type]
+            security.cli_principal("cli:test"),
+            username=username,
+            password=PASSWORD,
+            role=role,
+            now=T0,
+        )
 
 
 def _trail(session: object, alert_id: int) -> list[tuple[str, str, str, str, str | None]]:
@@ -77,6 +93,7 @@ def _apply(session: object, alert_id: int, action: str) -> None:
 
 def test_release_reopen_assign_and_tags(database: Database) -> None:
     with database.sessions.begin() as session:
+        users(session, li="reviewer", zhao="compliance_officer")
         item = alert(session, conversation(session, "pair:a|wmcust"))
         review.assign(session, item.id, actor="boss", assignee="li", now=LATER)
         assert (item.status, item.assignee) == ("claimed", "li")
@@ -94,6 +111,21 @@ def test_release_reopen_assign_and_tags(database: Database) -> None:
             review.resolve(session, item.id, actor="li", disposition="not-a-disposition", now=LATER)
         actions = [a for _, a, *_ in _trail(session, item.id)]
         assert actions == ["claim", "assign", "release", "tag", "tag", "claim", "resolve", "reopen"]
+
+
+def test_alerts_are_handed_only_to_active_users_who_review_alerts(database: Database) -> None:
+    with database.sessions.begin() as session:
+        users(session, li="reviewer", audrey="auditor", root="admin", gone="reviewer")
+        security.disable_user(session, security.cli_principal("cli:test"), "gone", T0)
+        item = alert(session, conversation(session, "pair:a|wmcust"))
+        for nobody in ("ghost", "audrey", "root", "gone"):  # unknown, auditor, admin, disabled
+            with pytest.raises(AssigneeRefusedError, match=nobody):
+                review.assign(session, item.id, actor="li", assignee=nobody, now=LATER)
+            with pytest.raises(AssigneeRefusedError):
+                review.claim(session, item.id, actor="li", assignee=nobody, now=LATER)
+        assert (item.status, item.assignee, review.trail(session, item.id)) == ("new", None, [])
+        review.claim(session, item.id, actor="boss", assignee="li", now=LATER)
+        assert (item.status, item.assignee) == ("claimed", "li")
 
 
 def test_the_trail_is_append_only(database: Database) -> None:

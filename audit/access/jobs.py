@@ -1,0 +1,26 @@
+"""Thin scheduled wrappers of the access log (the scheduler, ``init`` and ``access-log
+verify`` run these)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from archive.clock import Clock, utcnow
+from audit.access import log as access_log
+from audit.access.checkpoints import write_checkpoint
+from audit.access.logkey import config_of
+from audit.access.models import AccessLogCheckpoint
+from config.database import session_scope
+
+
+def checkpoint(session_factory: sessionmaker[Session], *, clock: Clock = utcnow) -> AccessLogCheckpoint | None:
+    """Switch the log to keyed mode if that is configured and not done yet, then checkpoint
+    its head; each in its own transaction, so the checkpoint only names committed rows.
+    None when there is no anchor file configured or the head did not move."""
+    with session_scope(session_factory) as session:
+        config = config_of(session)
+        if config is None:
+            return None
+        access_log.switch_to_keyed(session, clock())
+    with session_scope(session_factory) as session:
+        return write_checkpoint(session, config.checkpoint_file, clock())
