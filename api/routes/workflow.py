@@ -72,18 +72,6 @@ class AlertOut(msgspec.Struct, frozen=True):
     tags: list[str]
 
 
-class AlertMatchOut(msgspec.Struct, frozen=True):
-    message_id: int | None
-    detector: str | None
-    detector_version: str | None
-    start: int | None
-    end: int | None
-    # What matched, unmasked (a phone, card or ID number, an address): chat content.
-    normalised: str | None
-    excerpt: str | None
-    detail: str | None
-
-
 class AlertPage(msgspec.Struct, frozen=True):
     items: list[AlertOut]
     next_cursor: str | None
@@ -230,13 +218,13 @@ def get_alert(request: Request[Any, Any, Any], alert_id: PathId) -> AlertDetailO
     guards=[requires(Permission.ALERTS_READ), requires(Permission.CONTENT_READ)],
     sync_to_thread=True,
 )
-def alert_matches(request: Request[Any, Any, Any], alert_id: PathId) -> list[AlertMatchOut]:
+def alert_matches(request: Request[Any, Any, Any], alert_id: PathId) -> list[AlertMatch]:
     """What the alert's rules matched, unmasked: chat content, so it needs a purpose
     (X-Access-Purpose), the alert's conversation in your scope, and it is logged."""
     matches: list[AlertMatch] = through_gate(
         request, MATCHES_ACTION, {"alert_id": alert_id}, lambda gate: read_matches(gate, alert_id)
     )
-    return [AlertMatchOut(**match.__dict__) for match in matches]
+    return matches  # the domain value itself: what matched, unmasked (chat content)
 
 
 @post(
