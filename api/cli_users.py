@@ -145,7 +145,7 @@ def list_users() -> None:
     table = Table("user", "name", "role", "scope", "state")
     for user in users:
         scope = "all departments" if user.scope_all else ", ".join(f"{c}:{d}" for c, d in user.departments) or "-"
-        state = "disabled" if user.disabled else ("locked" if user.locked_until else "active")
+        state = "disabled" if user.disabled else "active"
         table.add_row(user.username, user.display_name, user.role, scope, state)
     console.print(table)
 

@@ -103,7 +103,6 @@ class UserOut(msgspec.Struct, frozen=True):
     scope_all: bool
     departments: list[tuple[str, int]]
     disabled: bool
-    locked_until: datetime | None
     created_at: datetime
 
 

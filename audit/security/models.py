@@ -32,8 +32,6 @@ class SecurityUser(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     # True: every department of every corp (protected people still apply).
     scope_all: Mapped[bool]
-    failed_logins: Mapped[int]
-    locked_until: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     password_changed_at: Mapped[datetime]

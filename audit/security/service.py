@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -75,7 +75,6 @@ class UserView:
     scope_all: bool
     departments: list[tuple[str, int]]
     disabled: bool
-    locked_until: datetime | None
     created_at: datetime
 
 
@@ -155,8 +154,6 @@ def create_user(
         role=parsed_role.value,
         password_hash=passwords.hash_password(password, user_inputs=(username, display_name)),
         scope_all=scope_all,
-        failed_logins=0,
-        locked_until=None,
         disabled_at=None,
         created_at=now,
         password_changed_at=now,
@@ -200,7 +197,6 @@ def _view(session: Session, user: SecurityUser) -> UserView:
         user.scope_all,
         sorted((corp_id, dept_id) for corp_id, dept_id in scopes),
         user.disabled_at is not None,
-        user.locked_until,
         user.created_at,
     )
 
@@ -268,7 +264,6 @@ def set_password(session: Session, actor: Principal, username: str, password: st
     user = _user(session, username)
     user.password_hash = passwords.hash_password(password, user_inputs=(user.username, user.display_name))
     user.password_changed_at = now
-    user.failed_logins, user.locked_until = 0, None
     for failure in session.execute(select(LoginFailure).where(LoginFailure.username == username)).scalars():
         session.delete(failure)
     _end_sessions(session, user.id, now)
@@ -328,6 +323,17 @@ def _failure_row(session: Session, client: str, username: str, now: datetime) ->
         return session.execute(statement).scalar_one()
 
 
+def _forget_stale_failures(session: Session, username: str, before: datetime) -> None:
+    """Failure rows of this name that neither count nor lock any more (the table stays small)."""
+    session.execute(
+        delete(LoginFailure).where(
+            LoginFailure.username == username,
+            LoginFailure.last_failed_at < before,
+            or_(LoginFailure.locked_until.is_(None), LoginFailure.locked_until < before),
+        )
+    )
+
+
 def login(
     session: Session, username: str, password: str, *, client: str, policy: AuthPolicy, now: datetime
 ) -> LoginResult:
@@ -349,14 +355,16 @@ def login(
     password_ok = passwords.verify_password(user.password_hash if user else None, password)
     if user is None or not password_ok or user.disabled_at is not None:
         failure = failure or _failure_row(session, client, username, now)
+        if failure.last_failed_at < now - policy.lockout:
+            failure.failures = 0  # failures count within one lockout period, not forever
         failure.failures += 1
         failure.last_failed_at = now
+        _forget_stale_failures(session, username, now - policy.lockout)
         if failure.failures >= policy.lockout_threshold:
             failure.failures, failure.locked_until = 0, now + policy.lockout
         return _denied(session, username, "bad_credentials", now, InvalidCredentials("wrong user name or password"))
     if failure is not None:
         session.delete(failure)
-    user.failed_logins, user.locked_until = 0, None
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
     token, csrf = secrets.token_urlsafe(TOKEN_BYTES), secrets.token_urlsafe(TOKEN_BYTES)

@@ -1,4 +1,5 @@
-"""login failures per client and user name (issue 15 item 7: lockout that cannot be turned against the owner)
+"""login failures per client and user name (issue 15 item 7: lockout that cannot be turned against the owner);
+the per-account lock columns of security_users go
 
 Revision ID: security02
 Revises: console01
@@ -31,8 +32,14 @@ def upgrade() -> None:
         sa.UniqueConstraint("client", "username", name=op.f("uq_security_login_failures_client_username")),
     )
     op.create_index(op.f("ix_security_login_failures_username"), "security_login_failures", ["username"], unique=False)
+    with op.batch_alter_table("security_users") as batch:
+        batch.drop_column("failed_logins")
+        batch.drop_column("locked_until")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("security_users") as batch:
+        batch.add_column(sa.Column("locked_until", archive.models.UtcDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("failed_logins", sa.Integer(), nullable=False, server_default="0"))
     op.drop_index(op.f("ix_security_login_failures_username"), table_name="security_login_failures")
     op.drop_table("security_login_failures")

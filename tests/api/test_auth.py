@@ -17,7 +17,7 @@ from audit.access.models import AccessLogEntry
 from audit.alerts.service import raise_alert
 from audit.detect.hits import Severity
 from audit.security import service as security
-from audit.security.models import ApiToken, SecurityUser
+from audit.security.models import ApiToken, LoginFailure, SecurityUser
 from config.database import session_scope
 from config.settings import AuthSettings, Settings
 from tests.conftest import Database
@@ -355,3 +355,26 @@ def test_alerts_are_assigned_only_to_users_who_review_them(context: AppContext) 
             f"/api/v1/alerts/{alert_id}/review", json={"action": "claim", "assignee": "alice"}, headers=csrf
         )
         assert assigned.status_code == 200 and assigned.json()["assignee"] == "alice"
+
+
+def test_failures_count_within_one_lockout_period_and_old_ones_are_forgotten(context: AppContext) -> None:
+    policy = security.AuthPolicy(lockout_threshold=3, lockout=timedelta(minutes=15), login_attempts_per_minute=50)
+    start = utcnow()
+
+    def attempt(client: str, minutes: float) -> str:
+        with session_scope(context.session_factory) as session:
+            now = start + timedelta(minutes=minutes)
+            result = security.login(session, "alice", "wrong password!", client=client, policy=policy, now=now)
+            return type(result.error).__name__
+
+    # Two failures, then a third a day later: it starts a new count instead of locking.
+    assert [attempt("10.0.0.1", m) for m in (0, 1, 24 * 60)] == ["InvalidCredentials"] * 3
+    assert attempt("10.0.0.1", 24 * 60 + 1) == "InvalidCredentials"
+    assert attempt("10.0.0.1", 24 * 60 + 2) == "InvalidCredentials"  # the third within 15 minutes locks …
+    assert attempt("10.0.0.1", 24 * 60 + 3) == "AccountLocked"
+    # … and a stale row of another client is gone once this name fails again a day later.
+    attempt("10.0.0.2", 0)
+    attempt("10.0.0.1", 3 * 24 * 60)
+    with session_scope(context.session_factory) as session:
+        clients = set(session.scalars(select(LoginFailure.client).where(LoginFailure.username == "alice")))
+    assert clients == {"10.0.0.1"}

@@ -48,7 +48,6 @@ MESSAGES = {
     "users.scope_all": ("全公司", "Whole company"),
     "users.scope_none": ("无（只能看授权的会话）", "None (granted conversations only)"),
     "users.disabled": ("已停用", "Disabled"),
-    "users.locked": ("已锁定", "Locked"),
     "users.active": ("正常", "Active"),
     "users.edit": ("编辑", "Edit"),
     "users.add": ("添加用户", "Add a user"),
