@@ -1,50 +1,41 @@
 """``FinanceSdkSource``: the production ``ChatArchiveSource``, over the SDK worker process.
 
 Contract:
-- The native library runs only in the worker (``archive.sdk.worker``). If the worker
-  dies, it is restarted and the request is sent again. A record that was being decrypted
+- The native library runs only in the worker (``archive.sdk.worker``, started by
+  ``archive.sdk.process`` as a fresh interpreter that loads it first: ADR 0018). If the
+  worker dies, it is restarted and the request is sent again. A record that was being decrypted
   when it died is counted; once it has killed the worker ``crash_quarantine_threshold``
   times it is skipped by the worker and reported as ``sdk_crash`` (so it is quarantined,
   not lost). Deaths outside any record (in GetChatData) are retried a few times, then
   raise ``SdkCrashError``.
 - SDK codes 10001–10003 (and unreadable GetChatData output) are retried with exponential
-  backoff; every other code raises a typed error that says what to do.
+  backoff, with no wait after the last attempt; every other code raises a typed error that
+  says what to do.
+- Every private key is loaded when the source is made or given new keys: a key that cannot
+  be read stops the caller before anything is fetched.
 - ``errcode`` 301058 (response too large) halves the batch limit and tries again.
 """
 
 from __future__ import annotations
 
-import ctypes
-import dataclasses
-import mmap
-import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from archive.errors import ArchiveError
 from archive.keyring import KeyRing
 from archive.sdk.errors import (
     SdkCrashError,
     SdkError,
-    SdkLibraryError,
     SdkTransientError,
     error_for_errcode,
     error_for_return_code,
-    load_failure_hint,
 )
-from archive.sdk.worker import PROGRESS_BYTES, RecordTuple, WorkerConfig
+from archive.sdk.process import ProgressWord, WorkerDied, WorkerProcess, describe_exit
+from archive.sdk.worker import RecordTuple, WorkerConfig
 from archive.source import ChatEnvelope, DecryptedRecord, FailureReason
 from config.logs import get_logger
 
@@ -55,15 +46,8 @@ MAX_UNATTRIBUTED_CRASHES = 3
 # How long a reply may take beyond the SDK's own network timeout before the worker is
 # considered hung and killed (RSA for a full batch takes well under a second per core).
 REPLY_GRACE_S = 120.0
-WORKER_START_TIMEOUT_S = 60.0
 MAX_BACKOFF_S = 60.0
 RESPONSE_TOO_LARGE = 301058
-# The worker runs this module as a fresh interpreter (ADR 0018: never a multiprocessing child).
-WORKER_MODULE = "archive.sdk.worker_entry"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# How much of what the worker printed last is shown when it dies.
-STDERR_TAIL_LINES = 6
-STDERR_TAIL_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -80,26 +64,6 @@ class MediaProgress:
     md5: str | None  # known when the worker saw the whole file go by
     sha256: str | None
     error: SdkError | None
-
-
-class _WorkerDied(Exception):
-    def __init__(self, seq: int, exitcode: int | None, last_words: str) -> None:
-        super().__init__(f"SDK worker died ({describe_exit(exitcode)})")
-        self.seq = seq
-        self.exitcode = exitcode
-        self.last_words = last_words
-
-
-def describe_exit(exitcode: int | None) -> str:
-    """``exit code 1`` or ``killed by SIGABRT`` (a negative code is the signal's number)."""
-    if exitcode is None:
-        return "still running"
-    if exitcode < 0:
-        try:
-            return f"killed by {signal.Signals(-exitcode).name}"
-        except ValueError:
-            return f"killed by signal {-exitcode}"
-    return f"exit code {exitcode}"
 
 
 class FinanceSdkSource:
@@ -122,15 +86,8 @@ class FinanceSdkSource:
         self._retry_backoff_s = retry_backoff_s
         self._crash_threshold = crash_quarantine_threshold
         self._sleep = sleep
-        # The seq the worker is decrypting (0: none), in shared memory that survives its
-        # crash: a memfd the worker maps too (it is handed over at each start).
-        self._progress_fd = os.memfd_create("wecom-sdk-progress")
-        weakref.finalize(self, os.close, self._progress_fd)
-        os.ftruncate(self._progress_fd, PROGRESS_BYTES)
-        self._progress = ctypes.c_ulonglong.from_buffer(mmap.mmap(self._progress_fd, PROGRESS_BYTES))
-        self._process: subprocess.Popen[bytes] | None = None
-        self._connection: Connection | None = None
-        self._stderr: IO[bytes] | None = None  # what the running worker printed
+        self._progress = ProgressWord()
+        self._worker: WorkerProcess | None = None
         self._in_flight: tuple[Any, ...] | None = None
         self._crashes: Counter[int] = Counter()
         self._lock = threading.RLock()
@@ -167,12 +124,12 @@ class FinanceSdkSource:
             self._prefetch_locked(after_seq, limit)
 
     def _prefetch_locked(self, after_seq: int, limit: int) -> None:
-        if self._in_flight is not None or self._process is None or self._process.poll() is not None:
+        if self._in_flight is not None or self._worker is None or not self._worker.alive():
             return
         request = self._with_skips(("fetch", after_seq, limit))
         try:
             self._send(request)
-        except _WorkerDied:
+        except WorkerDied:
             return  # the next call finds the worker dead and handles it
         self._in_flight = request
 
@@ -221,21 +178,9 @@ class FinanceSdkSource:
             self._close_locked()
 
     def _close_locked(self) -> None:
-        if self._connection is not None:
-            try:
-                self._connection.send(("stop",))
-            except OSError:
-                pass
-            self._connection.close()
-        if self._process is not None:
-            try:
-                self._process.wait(5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        if self._stderr is not None:
-            self._stderr.close()
-        self._process = self._connection = self._stderr = None
+        if self._worker is not None:
+            self._worker.stop()
+        self._worker = None
         self._in_flight = None
 
     # --- keys -----------------------------------------------------------------------------
@@ -267,7 +212,7 @@ class FinanceSdkSource:
                     self._send(request)
                 self._in_flight = None
                 return self._receive(deadline_s)
-            except _WorkerDied as died:
+            except WorkerDied as died:
                 self._discard_worker(died)
                 if died.seq:
                     self._crashes[died.seq] += 1
@@ -290,38 +235,12 @@ class FinanceSdkSource:
         return (*base, skips)
 
     def _send(self, request: tuple[Any, ...]) -> None:
-        assert self._connection is not None
-        try:
-            self._connection.send(request)
-        except OSError:
-            raise self._died() from None
+        assert self._worker is not None
+        self._worker.send(request)
 
-    def _receive(self, deadline: float | None = None) -> tuple[Any, ...]:
-        connection = self._connection
-        assert connection is not None and self._process is not None
-        deadline = deadline or self._config.timeout_s + REPLY_GRACE_S
-        try:
-            if not connection.poll(deadline):
-                log.error("archive.sdk.worker_hung", waited_s=deadline, seq=int(self._progress.value) or None)
-                self._process.kill()
-                raise self._died()
-            reply: tuple[Any, ...] = connection.recv()
-        except (EOFError, OSError):
-            raise self._died() from None
-        if reply[0] == "error":
-            raise ArchiveError(reply[1])
-        return reply
-
-    def _died(self) -> _WorkerDied:
-        """What is known about the worker's death: the record it was on, how it ended, and
-        the last lines it printed."""
-        assert self._process is not None
-        try:
-            self._process.wait(5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        return _WorkerDied(int(self._progress.value), self._process.returncode, _tail(self._stderr))
+    def _receive(self, deadline_s: float | None = None) -> tuple[Any, ...]:
+        assert self._worker is not None
+        return self._worker.receive(deadline_s or self._config.timeout_s + REPLY_GRACE_S)
 
     def _drain_in_flight(self) -> None:
         """Read and drop the reply to a prefetch nobody wants any more."""
@@ -330,81 +249,19 @@ class FinanceSdkSource:
             self._receive()
 
     def _ensure_worker(self) -> None:
-        if self._process is None:
-            self._start_worker()
-        elif self._process.poll() is not None:
-            raise self._died()
+        if self._worker is None:
+            self._worker = WorkerProcess.start(self._config, self._progress, self._keyring)
+        elif not self._worker.alive():
+            raise self._worker.died()
 
-    def _discard_worker(self, died: _WorkerDied) -> None:
+    def _discard_worker(self, died: WorkerDied) -> None:
         log.warning("archive.sdk.worker_died", exit=describe_exit(died.exitcode), seq=died.seq or None)
-        if self._connection is not None:
-            self._connection.close()
-        if self._stderr is not None:
-            self._stderr.close()
-        self._process = self._connection = self._stderr = None
+        if self._worker is not None:
+            self._worker.close()
+        self._worker = None
         self._in_flight = None
-        self._progress.value = 0
+        self._progress.clear()
         self.worker_restarts += 1
-
-    def _start_worker(self) -> None:
-        """Start a fresh interpreter on ``worker_entry`` (ADR 0018), hand it the settings and
-        the progress memory, and wait until it has loaded the library and run ``Init``."""
-        channel, child_channel = socket.socketpair()
-        stderr = tempfile.TemporaryFile(prefix="wecom-sdk-worker-")  # noqa: SIM115 - lives as long as the worker
-        fds = (child_channel.fileno(), self._progress_fd)
-        python_path = os.pathsep.join(filter(None, (str(PROJECT_ROOT), os.environ.get("PYTHONPATH"))))
-        environment = {**os.environ, "PYTHONPATH": python_path}
-        try:
-            process = subprocess.Popen(  # noqa: S603 - our own module, by the running interpreter
-                [sys.executable, "-m", WORKER_MODULE, *map(str, fds)],
-                pass_fds=fds,
-                stdin=subprocess.DEVNULL,
-                stdout=stderr,  # the library may print; nothing of it may reach our stdout
-                stderr=stderr,
-                env=environment,
-            )
-        finally:
-            child_channel.close()
-        connection = Connection(channel.detach())
-        self._process, self._connection, self._stderr = process, connection, stderr
-        try:
-            settings = {**dataclasses.asdict(self._config), "library_path": str(self._config.library_path)}
-            self._send(settings)  # type: ignore[arg-type]
-            if not connection.poll(WORKER_START_TIMEOUT_S):
-                process.kill()
-                raise self._died()
-            hello = connection.recv()
-        except (_WorkerDied, EOFError, OSError):
-            died = self._died()
-            self._close_locked()
-            raise SdkLibraryError(
-                f"the SDK worker died while loading {self._config.library_path} ({describe_exit(died.exitcode)})"
-                + (f"; it printed: {died.last_words}" if died.last_words else ""),
-                hint=load_failure_hint(died.exitcode, died.last_words),
-            ) from None
-        if hello[0] == "fatal":
-            self._close_locked()
-            detail = hello[2]
-            raise SdkLibraryError(
-                f"cannot load the Finance SDK library {self._config.library_path}: {detail}"
-                if hello[1] == "load"
-                else detail,
-                hint=load_failure_hint(None, detail),
-            )
-        materials = [(m.version, m.pem, m.passphrase, m.source) for m in self._keyring.materials()]
-        self._send(("keys", materials))
-        self._receive()
-
-
-def _tail(stream: IO[bytes] | None) -> str:
-    """The last few lines the worker printed, on one line (``" | "`` between them)."""
-    if stream is None:
-        return ""
-    stream.flush()
-    size = stream.seek(0, os.SEEK_END)
-    stream.seek(max(0, size - STDERR_TAIL_BYTES))
-    lines = [line.strip() for line in stream.read().decode("utf-8", "replace").splitlines()]
-    return " | ".join([line[:300] for line in lines if line][-STDERR_TAIL_LINES:])
 
 
 def _records(rows: list[RecordTuple]) -> list[DecryptedRecord]:
