@@ -183,6 +183,12 @@ def grant_conversations(
     if session.get(SecurityUser, user_id) is None:
         raise NotFound(f"no user with id {user_id}")
     wanted = sorted(set(conversation_ids))
+    known = set(session.execute(select(Conversation.id).where(Conversation.id.in_(wanted))).scalars())
+    if missing := [conversation_id for conversation_id in wanted if conversation_id not in known]:
+        raise NotFound(
+            f"no conversation with id {', '.join(map(str, missing[:10]))}",
+            hint="take the ids from GET /api/v1/conversations",
+        )
     existing = set(
         session.execute(
             select(ConversationGrant.conversation_id).where(

@@ -114,6 +114,11 @@ def test_grants_and_protected_people_are_listed_and_removed_with_a_log_row(world
         assert [(g["conversation_id"], g["reason"]) for g in grants] == [
             (world.in_conversation, "handover of a leaver")
         ]
+        # A conversation that does not exist is a 404 naming it (it was a 500: a foreign key).
+        nowhere = client.post(
+            "/api/v1/users/manager/grants", json={"conversation_ids": [99_999_999], "reason": "x"}, headers=headers
+        )
+        assert nowhere.status_code == 404 and "99999999" in nowhere.json()["detail"]
         protect = client.put(
             f"/api/v1/protected-people/{corp_id}/ceo",
             json={"reason": "executive", "officers": ["compliance_officer"]},
