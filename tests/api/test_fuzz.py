@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import FlakyStrategyDefinition
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
@@ -112,13 +113,19 @@ def test_call_sequences_through_the_inferred_links_never_fail_the_server(edge: E
 
         class Sequences(base):  # type: ignore[valid-type, misc]
             call_headers = headers
+            call_caller = caller
 
             def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
                 called.append(case.operation.label)
                 return {"headers": self.call_headers}
 
             def validate_response(self, response: Any, case: schemathesis.Case, *args: Any, **kwargs: Any) -> None:
-                case.validate_response(response, checks=[not_a_server_error])
+                # Recorded, not raised: hypothesis would replay a failing sequence against a
+                # database the earlier sequences changed and report only that the replay differs.
+                try:
+                    case.validate_response(response, checks=[not_a_server_error])
+                except (Exception, BaseExceptionGroup) as exc:
+                    failures.append(f"{self.call_caller} {case.operation.label}: {exc}"[:4000])
 
         try:
             Sequences.run(
@@ -127,13 +134,15 @@ def test_call_sequences_through_the_inferred_links_never_fail_the_server(edge: E
                     stateful_step_count=STATEFUL_STEPS,
                     deadline=None,
                     database=None,
-                    # No shrinking: a replay runs against a database the earlier steps changed,
-                    # so hypothesis would report "inconsistent data generation" instead of the
-                    # failure itself. The first failing sequence is reported as it happened.
-                    phases=[Phase.explicit, Phase.generate],
+                    phases=[Phase.explicit, Phase.generate],  # no replays: see validate_response
                     suppress_health_check=list(HealthCheck),
                 )
             )
+        except FlakyStrategyDefinition:
+            # What schemathesis draws from earlier responses depends on the database, which the
+            # sequences change: hypothesis may find a draw it recorded go differently and stop
+            # the run. Server errors were recorded as they happened (validate_response).
+            pass
         except (Exception, BaseExceptionGroup) as exc:
             failures.append(f"{caller}: {exc}"[:4000])
     assert not failures, "\n\n".join(failures)
