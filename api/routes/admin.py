@@ -116,7 +116,7 @@ def grant(request: Request[Any, Any, Any], username: UserName, data: JSONBody[Gr
     with session_scope(context_of(request).session_factory) as session:
         user = security.get_user(session, username)
         granted = scopes.grant_conversations(
-            session, user.id, data.conversation_ids, data.reason, principal.username, now=utcnow()
+            session, user.id, data.conversation_ids, data.reason, principal.username, now=utcnow(), actor=principal
         )
     return GrantResult(granted)
 

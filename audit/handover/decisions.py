@@ -76,19 +76,13 @@ def log_step(
     count: int = 0,
 ) -> None:
     """One access-log record of a case step; ``actor`` None is the scheduler."""
-    access_log.append(
-        session,
-        access_log.AccessRecord(
-            actor.username if actor else SYSTEM_ACTOR,
-            actor.role.value if actor else "",
-            actor.via if actor else "system",
-            action,
-            {"case_id": case_id, **target},
-            result_count=count,
-            request_id=actor.request_id if actor else None,
-        ),
-        now,
+    target = {"case_id": case_id, **target}
+    record = (
+        access_log.record_of(actor, action, target, result_count=count)
+        if actor
+        else access_log.AccessRecord(SYSTEM_ACTOR, "", "system", action, target, result_count=count)
     )
+    access_log.append(session, record, now)
 
 
 def logged_ids(ids: Sequence[str]) -> dict[str, Any]:

@@ -244,6 +244,7 @@ def open_case(
     transfer_message: str | None = None,
     actor_role: str = "",
     via: str = "",
+    token_id: int | None = None,
 ) -> HandoverCase:
     """Open a case on ``inventory`` with dossiers and suggested successors (see the contract)."""
     corp_id, userid = inventory.corp_id, inventory.userid
@@ -339,6 +340,7 @@ def open_case(
                 "groups": len(inventory.groups),
             },
             result_count=len(rows) + len(inventory.groups),
+            token_id=token_id,
         ),
         now,
     )

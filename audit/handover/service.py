@@ -177,6 +177,7 @@ async def open_member_case(
             transfer_message=transfer_message,
             actor_role=actor.role.value,
             via=actor.via,
+            token_id=actor.token_id,
         )
         return case.id
 
@@ -375,14 +376,7 @@ def read_report(
     html = reports.render_html(reports.build_report(session, case_id), lang, timezone=timezone)
     access_log.append(
         session,
-        access_log.AccessRecord(
-            actor=actor.username,
-            actor_role=actor.role.value,
-            via=actor.via,
-            action="handover.report",
-            target={"case_id": case_id, "format": fmt, "lang": lang},
-            request_id=actor.request_id,
-        ),
+        access_log.record_of(actor, "handover.report", {"case_id": case_id, "format": fmt, "lang": lang}),
         now,
     )
     return RenderedReport(case_id, lang, html, case.report_sha256)

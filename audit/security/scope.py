@@ -174,9 +174,11 @@ def grant_conversations(
     granted_by: str,
     *,
     now: datetime | None = None,
+    actor: Principal | None = None,
 ) -> int:
     """Let ``user_id`` read these conversations beyond their department scope (protected
-    people still apply). Idempotent; returns how many grants were new. Logged."""
+    people still apply). Idempotent; returns how many grants were new. Logged, naming the
+    ``actor``'s request and token when a person granted them (else ``granted_by`` alone)."""
     moment = now or utcnow()
     if not reason.strip():
         raise InvalidInput("a conversation grant needs a reason")
@@ -207,18 +209,13 @@ def grant_conversations(
                 granted_at=moment,
             )
         )
-    access_log.append(
-        session,
-        access_log.AccessRecord(
-            granted_by[:64],
-            "",
-            "system",
-            "admin.grant.conversations",
-            {"user_id": user_id, "conversation_ids": new, "reason": reason[:512]},
-            result_count=len(new),
-        ),
-        moment,
+    action, target = "admin.grant.conversations", {"user_id": user_id, "conversation_ids": new, "reason": reason[:512]}
+    record = (
+        access_log.record_of(actor, action, target, result_count=len(new))
+        if actor
+        else access_log.AccessRecord(granted_by[:64], "", "system", action, target, result_count=len(new))
     )
+    access_log.append(session, record, moment)
     session.flush()
     return len(new)
 

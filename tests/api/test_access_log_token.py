@@ -49,3 +49,35 @@ def test_a_read_with_a_token_names_the_token_in_its_row_and_the_listing(edge: Ed
         listed = client.get("/api/v1/access-log", params={"action": "content.message"}).json()["items"]
         assert listed[0]["token_id"] == view.id
         assert client.get("/api/v1/access-log/verify").json()["ok"] is True
+
+
+def test_an_admin_action_made_with_a_token_names_the_token(edge: Edge) -> None:
+    world: World = build_world(edge, messages=40, media=False)
+    with session_scope(world.context.session_factory) as session:
+        view, secret = security.create_token(
+            session,
+            security.cli_principal("cli:test"),
+            username="admin",
+            name="provisioning",
+            permissions=["users:admin"],
+            ttl=timedelta(days=1),
+            now=utcnow(),
+        )
+    with TestClient(app=create_app(world.context)) as client:
+        granted = client.post(
+            "/api/v1/users/manager/grants",
+            json={"conversation_ids": [world.out_conversation], "reason": "cover for a colleague"},
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+        assert granted.status_code == 200, granted.text
+    with session_scope(world.context.session_factory) as session:
+        row = (
+            session.execute(
+                select(AccessLogEntry)
+                .where(AccessLogEntry.action == "admin.grant.conversations")
+                .order_by(AccessLogEntry.position.desc())
+            )
+            .scalars()
+            .first()
+        )
+    assert row is not None and (row.actor, row.via, row.token_id) == ("admin", "token", view.id)
