@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from archive.sdk.native import declare
 from archive.simulator import cipher
 from tests.archive.simulator.test_cipher import ABORT, PLAINTEXT, tampered_records
 from tests.conftest import require
@@ -119,34 +120,11 @@ def make_record(seq: int, message: dict[str, Any]) -> tuple[dict[str, Any], byte
 
 
 class FakeSdk:
-    """Minimal test-local ctypes binding of the SDK's C API."""
+    """Raw calls into the library, with the C signatures of ``archive.sdk.native``."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         lib = ctypes.CDLL(os.fspath(path))
-        vp, cp, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
-        sigs: dict[str, tuple[Any, list[Any]]] = {
-            "NewSdk": (vp, []),
-            "Init": (i, [vp, cp, cp]),
-            "GetChatData": (i, [vp, ctypes.c_ulonglong, ctypes.c_uint, cp, cp, i, vp]),
-            "DecryptData": (i, [cp, cp, vp]),
-            "GetMediaData": (i, [vp, cp, cp, cp, cp, i, vp]),
-            "DestroySdk": (None, [vp]),
-            "NewSlice": (vp, []),
-            "FreeSlice": (None, [vp]),
-            "GetContentFromSlice": (vp, [vp]),
-            "GetSliceLen": (i, [vp]),
-            "NewMediaData": (vp, []),
-            "FreeMediaData": (None, [vp]),
-            "GetOutIndexBuf": (vp, [vp]),
-            "GetData": (vp, [vp]),
-            "GetIndexLen": (i, [vp]),
-            "GetDataLen": (i, [vp]),
-            "IsMediaDataFinish": (i, [vp]),
-        }
-        for name, (restype, argtypes) in sigs.items():
-            fn = getattr(lib, name)
-            fn.restype = restype
-            fn.argtypes = argtypes
+        declare(lib)  # the production binding's declarations: one table of the C ABI
         self.lib = lib
 
     def new(self, corpid: bytes = b"wwcorp", secret: bytes = b"s3cret") -> int:
