@@ -50,6 +50,12 @@ def admin_token(world: World) -> str:
     return secret
 
 
+def fuzz_callers(world: World) -> dict[str, str]:
+    """The two callers' tokens: an officer's (content, status, alerts) and the admin's."""
+    officer = officer_token(world, ["archive:status", "content:read", "monitor:read", "alerts:read", "alerts:review"])
+    return {"officer": officer, "admin": admin_token(world)}
+
+
 def load_schema(app: Any, token: str) -> Any:
     """The API's own OpenAPI document (signed in: the docs need not be public)."""
     return schemathesis.openapi.from_asgi("/api/docs/openapi.json", app, headers={"Authorization": f"Bearer {token}"})
@@ -70,12 +76,7 @@ def fuzz(operation: Any, headers: dict[str, str]) -> None:
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 def test_the_api_keeps_to_its_schema_under_fuzzing(edge: Edge) -> None:
     world = build_world(edge, messages=150, media=False)
-    callers = {
-        "officer": officer_token(
-            world, ["archive:status", "content:read", "monitor:read", "alerts:read", "alerts:review"]
-        ),
-        "admin": admin_token(world),
-    }
+    callers = fuzz_callers(world)
     app = create_app(world.context)
     schema = load_schema(app, callers["admin"])
     failures: list[str] = []
@@ -95,12 +96,7 @@ def test_the_api_keeps_to_its_schema_under_fuzzing(edge: Edge) -> None:
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 def test_call_sequences_through_the_inferred_links_never_fail_the_server(edge: Edge) -> None:
     world = build_world(edge, messages=150, media=False)
-    callers = {
-        "officer": officer_token(
-            world, ["archive:status", "content:read", "monitor:read", "alerts:read", "alerts:review"]
-        ),
-        "admin": admin_token(world),
-    }
+    callers = fuzz_callers(world)
     schema = load_schema(create_app(world.context), callers["admin"])
     document = schema.raw_schema
     assert "links" not in str(document.get("components", {})), "Litestar now emits links: test them as written"
