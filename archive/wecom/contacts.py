@@ -22,7 +22,14 @@ from enum import IntEnum
 from typing import Any, Final, TypeVar
 
 from archive.wecom.client import WeComClient
-from archive.wecom.errors import REJECTED_ERRCODES, WeComApiError, WeComRejectedError
+from archive.wecom.errors import (
+    REJECTED_ERRCODES,
+    WeComApiError,
+    WeComConfigurationError,
+    WeComRejectedError,
+    WeComTransientError,
+)
+from config.logs import get_logger
 
 TRANSFER_BATCH_LIMIT: Final = 100  # external_userid / chat_id per transfer call (spec §8.2, §8.4)
 OWNER_FILTER_LIMIT: Final = 100  # owner_filter.userid_list of groupchat/list (spec §6.6)
@@ -32,6 +39,13 @@ TRANSFER_MESSAGE_MAX_CHARS: Final = 200  # transfer_success_msg (spec §8.6)
 MAX_PAGES: Final = 10_000
 # externalcontact/list answers 84061 for a member without customers rather than an empty list.
 NO_CUSTOMERS_ERRCODE: Final = 84061
+
+# A group whose transfer WeCom's answer neither listed by id nor confirmed: the answer named a
+# group we did not ask for, and reading the group back shows the old owner (issue 14 item 6).
+UNCONFIRMED_ERRCODE: Final = -2
+UNCONFIRMED_REASON: Final = "WeCom's answer named a group not in the request and this group's owner did not change"
+
+log = get_logger("archive.wecom")
 
 _T = TypeVar("_T")
 
@@ -351,18 +365,39 @@ class WeComContacts:
         return await self._transfer_groups("/cgi-bin/externalcontact/groupchat/onjob_transfer", chat_ids, new_owner)
 
     async def _transfer_groups(self, path: str, chat_ids: Sequence[str], new_owner: str) -> list[TransferAnswer]:
+        """One answer per requested group, in order; then one per ``failed_chat_list`` entry
+        that names none of them (``item_id`` as WeCom sent it), so callers can report it."""
         answers: list[TransferAnswer] = []
         for batch in _batches(list(dict.fromkeys(chat_ids)), TRANSFER_BATCH_LIMIT):
             document = await self._client.call("POST", path, {"chat_id_list": batch, "new_owner": new_owner})
-            failed = {
-                str(item.get("chat_id", "")): TransferAnswer(
-                    str(item.get("chat_id", "")), _int(item.get("errcode"), -1), str(item.get("errmsg", ""))
-                )
+            failed = [
+                TransferAnswer(str(item.get("chat_id", "")), _int(item.get("errcode"), -1), str(item.get("errmsg", "")))
                 for item in _dicts(document.get("failed_chat_list", []))
-            }
-            # Groups not listed as failed were transferred (the API reports failures only).
-            answers.extend(failed.get(chat_id, TransferAnswer(chat_id, 0)) for chat_id in batch)
+            ]
+            by_id = {answer.item_id: answer for answer in failed}
+            unmatched = [answer for answer in failed if answer.item_id not in batch]
+            if not unmatched:
+                # Groups not listed as failed were transferred (the API reports failures only).
+                answers.extend(by_id.get(chat_id, TransferAnswer(chat_id, 0)) for chat_id in batch)
+                continue
+            # A failure naming none of our groups means "not listed" no longer proves success:
+            # every group of the batch not listed by its id is read back and judged by its owner.
+            log.warning("wecom.group_transfer.unmatched_failures", count=len(unmatched), batch=len(batch))
+            for chat_id in batch:
+                answers.append(by_id[chat_id] if chat_id in by_id else await self._owner_check(chat_id, new_owner))
+            answers.extend(unmatched)
         return answers
+
+    async def _owner_check(self, chat_id: str, new_owner: str) -> TransferAnswer:
+        try:
+            chat = await self.group_chat(chat_id)
+        except (WeComTransientError, WeComConfigurationError):
+            raise  # the call cannot be judged now; the execution releases and retries it
+        except WeComApiError as error:  # the group itself is refused (e.g. no longer exists)
+            return TransferAnswer(chat_id, error.errcode if error.errcode is not None else -1, str(error))
+        if chat.owner == new_owner:
+            return TransferAnswer(chat_id, 0)
+        return TransferAnswer(chat_id, UNCONFIRMED_ERRCODE, UNCONFIRMED_REASON)
 
     def _pages(self) -> Iterator[int]:
         yield from range(self._max_pages)

@@ -289,6 +289,13 @@ def _record(
             "successor": call.successor,
             "sent": len(call.ids) - len(failed),
             "failed": [{"id": item_id, "errcode": errcode} for item_id, errcode in sorted(failed.items())],
+            # Failures WeCom reported for groups we did not send: kept, never dropped (the
+            # groups of the call were re-checked one by one, see WeComContacts).
+            "unmatched": [
+                {"id": answer.item_id, "errcode": answer.errcode, "errmsg": answer.errmsg[:200]}
+                for answer in answers
+                if answer.item_id not in set(call.ids)
+            ],
         },
         now,
         count=len(call.ids),

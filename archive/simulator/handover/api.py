@@ -282,7 +282,8 @@ class ContactApi:
             elif kind == "onjob" and owner in self.world.departed:
                 errcode, errmsg = 90502, "the owner of this chat has resigned"
             if errcode:
-                failed.append({"chat_id": chat_id, "errcode": errcode, "errmsg": errmsg})
+                named = chat_id[:-4] if self.world.faults.garbled_failed_chat_ids else chat_id
+                failed.append({"chat_id": named, "errcode": errcode, "errmsg": errmsg})
                 continue
             self.world.group_owner[chat_id] = new_owner
             if kind == "resigned":

@@ -54,10 +54,14 @@ class SimulatorClock:
 
 @dataclass
 class ContactFaults:
-    """The next ``rate_limited`` customer-contact calls answer ``rate_limit_errcode``."""
+    """The next ``rate_limited`` customer-contact calls answer ``rate_limit_errcode``.
+
+    ``garbled_failed_chat_ids``: group transfers name each failed group by a chat id that is
+    not the one requested (its last 4 characters cut), as an answer we cannot match would."""
 
     rate_limited: int = 0
     rate_limit_errcode: int = 45009
+    garbled_failed_chat_ids: bool = False
 
 
 @dataclass

@@ -259,3 +259,23 @@ def test_synchronous_code_uses_the_blocking_facade(edge: HandoverEdge) -> None:
         again = blocking.run(lambda client: WeComContacts(client).group_chats(status_filter=1))
     assert found and again
     assert edge.server.api_requests.count("/cgi-bin/gettoken") == 1, "one token for the facade's life"
+
+
+def test_a_group_failure_naming_no_requested_group_is_rechecked_not_dropped(edge: HandoverEdge) -> None:
+    world = edge.world
+    member = leaver(edge)
+    heir = successor(edge, member)
+    mine = [s.chat_id for s in edge.run(lambda api: api.group_chats(owner_userids=[member]))]
+    active_group = next(c for c, owner in world.group_owner.items() if owner not in {*world.departed, heir})
+    world.faults.garbled_failed_chat_ids = True
+
+    answers = edge.run(lambda api: api.transfer_resigned_groups([*mine, active_group], heir))
+
+    by_id = {a.item_id: a for a in answers}
+    assert [a.item_id for a in answers[: len(mine) + 1]] == [*mine, active_group], "one answer per group, in order"
+    assert all(by_id[c].accepted for c in mine), "read back: the heir owns them now"
+    refused = by_id[active_group]
+    assert not refused.accepted and refused.errcode == -2 and "owner did not change" in refused.reason
+    unmatched = answers[len(mine) + 1 :]
+    assert [(a.item_id, a.errcode) for a in unmatched] == [(active_group[:-4], 90500)], "reported, not dropped"
+    assert edge.calls("groupchat/get") == len(mine) + 1, "every group not named by id was read back"
