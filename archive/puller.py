@@ -41,6 +41,7 @@ from archive import repository
 from archive.clock import Clock, utcnow
 from archive.errors import ArchiveError, LeaseLostError, StorageError
 from archive.messages import ParsedMessage, ParseError, parse_message
+from archive.models import PullRun
 from archive.repository import DecodedItem, FailedItem, StoredMessage
 from archive.source import ChatArchiveSource, ChatEnvelope, DecryptedRecord, FailureReason
 from archive.storage import complaint, is_data_fault, store_isolating, store_messages
@@ -254,7 +255,7 @@ class Puller:
 
     @property
     def lease_name(self) -> str:
-        return f"pull:{self.corp_id}"
+        return repository.pull_lease_name(self.corp_id)
 
     def run(self, trigger: str = "manual", *, max_batches: int | None = None) -> PullReport:
         """Drain the source (or ``max_batches`` batches). Configuration and SDK errors end the
@@ -270,6 +271,9 @@ class Puller:
                 report.status = "skipped"
                 log.info("archive.pull.skipped", corp_id=self.corp_id, reason="lease held by another puller")
                 return report
+            interrupted = repository.close_runs_left_running(session, PullRun, self.corp_id, self.clock())
+            if interrupted:
+                log.warning("archive.pull.interrupted_runs_closed", corp_id=self.corp_id, count=interrupted)
         try:
             with session_scope(self.session_factory) as session:
                 report.from_seq = report.to_seq = repository.get_cursor(session, self.corp_id)

@@ -27,6 +27,7 @@ from archive.models import (
     PullRun,
     QuarantinedRecord,
 )
+from archive.retention.models import DispositionRun
 from archive.source import ChatEnvelope
 
 _ENVELOPES: Table = ChatEnvelopeRow.__table__  # type: ignore[assignment]
@@ -413,6 +414,42 @@ def start_run(session: Session, corp_id: str, trigger: str, from_seq: int, now: 
     session.add(run)
     session.flush()
     return run.id
+
+
+def pull_lease_name(corp_id: str) -> str:
+    """The lease that keeps one puller per corp across processes."""
+    return f"pull:{corp_id}"
+
+
+RUN_INTERRUPTED = "interrupted"
+INTERRUPTED_ERROR = (
+    "the process stopped without finishing this run (killed, crashed or the machine restarted); "
+    "what it committed is kept and the next run continues from there"
+)
+
+
+def close_interrupted_runs(
+    session: Session, runs: type[PullRun] | type[DispositionRun], corp_id: str, lease_name: str, now: datetime
+) -> int:
+    """Close the corp's runs still marked ``running`` as ``interrupted`` when nobody holds
+    their job's lease (absent or expired): a live run keeps its lease, and records its end
+    and releases the lease in one transaction, so such a run was killed. Returns how many."""
+    expires_at = session.scalar(select(Lease.expires_at).where(Lease.name == lease_name))
+    if expires_at is not None and expires_at > now:
+        return 0
+    return close_runs_left_running(session, runs, corp_id, now)
+
+
+def close_runs_left_running(
+    session: Session, runs: type[PullRun] | type[DispositionRun], corp_id: str, now: datetime
+) -> int:
+    """For the holder of the job's lease: any run still ``running`` was left by a killed process."""
+    closed = session.execute(
+        update(runs)
+        .where(runs.corp_id == corp_id, runs.status == "running")
+        .values(status=RUN_INTERRUPTED, finished_at=now, error_code=RUN_INTERRUPTED, error=INTERRUPTED_ERROR)
+    )
+    return int(closed.rowcount)  # type: ignore[attr-defined]
 
 
 def update_run(session: Session, run_id: int, **values: Any) -> None:

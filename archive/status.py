@@ -23,5 +23,8 @@ class ArchiveStatus:
 def collect_status(session: Session, corp_id: str, now: datetime) -> ArchiveStatus:
     counts = repository.archive_counts(session, corp_id)
     lag = (now - counts.newest_msgtime).total_seconds() if counts.newest_msgtime else None
+    # A killed puller leaves its run "running"; once its lease has expired it is closed here,
+    # so `status` never shows a dead run as running.
+    repository.close_interrupted_runs(session, PullRun, corp_id, repository.pull_lease_name(corp_id), now)
     runs = repository.last_runs(session, corp_id, 1)
     return ArchiveStatus(counts, lag, runs[0] if runs else None)

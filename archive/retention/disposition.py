@@ -182,11 +182,14 @@ class _Run:
 
     @property
     def lease(self) -> str:
-        return f"retention:{self.corp_id}"
+        return repository.lease_name(self.corp_id)
 
     def take_lease(self) -> bool:
         with session_scope(self.session_factory) as session:
             if archive_repository.acquire_lease(session, self.lease, self.holder, self.now, DISPOSITION_LEASE_TTL):
+                closed = archive_repository.close_runs_left_running(session, DispositionRun, self.corp_id, self.now)
+                if closed:
+                    log.warning("archive.retention.interrupted_runs_closed", corp_id=self.corp_id, count=closed)
                 return True
         self.report.status = "skipped"
         log.info("archive.retention.skipped", corp_id=self.corp_id, reason="another disposition holds the lease")

@@ -193,6 +193,11 @@ def add_policy_counts(session: Session, run_id: int, corp_id: str, counts: dict[
     session.flush()
 
 
+def lease_name(corp_id: str) -> str:
+    """The lease that keeps one disposition per corp across processes."""
+    return f"retention:{corp_id}"
+
+
 def runs(session: Session, corp_id: str, limit: int) -> list[DispositionRun]:
     return list(
         session.scalars(

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from archive import repository as archive_repository
 from archive.clock import Clock, utcnow
 from archive.directory import repository as directory_repository
 from archive.retention import repository
@@ -36,6 +37,7 @@ from archive.retention.errors import (
 from archive.retention.models import (
     HOLD_NAME_LENGTH,
     POLICY_NAME_LENGTH,
+    DispositionRun,
     LegalHold,
     RetentionAction,
     RetentionHistoryEntry,
@@ -320,7 +322,10 @@ class RetentionService:
         return [history_view(entry) for entry in repository.history(self.session, self.corp_id, limit)]
 
     def runs(self, *, limit: int = 20) -> list[RunView]:
-        """The last disposition runs, newest first."""
+        """The last disposition runs, newest first (a killed run whose lease expired shows as interrupted)."""
+        archive_repository.close_interrupted_runs(
+            self.session, DispositionRun, self.corp_id, repository.lease_name(self.corp_id), self.clock()
+        )
         recorded = repository.runs(self.session, self.corp_id, limit)
         by_policy = repository.run_policy_counts(self.session, [run.id for run in recorded])
         return [run_view(run, by_policy.get(run.id, {})) for run in recorded]

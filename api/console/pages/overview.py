@@ -46,6 +46,10 @@ MESSAGES = {
     "ov.pull.completed": ("成功", "completed"),
     "ov.pull.failed": ("失败", "failed"),
     "ov.pull.running": ("进行中", "running"),
+    "ov.pull.interrupted": (
+        "已中断（进程被终止，下次拉取会接着进行）",
+        "interrupted (the process was stopped; the next pull continues)",
+    ),
     "ov.quarantine": ("隔离中的消息", "Quarantined"),
     "ov.gaps": ("序号缺口", "Seq gaps"),
     "ov.gaps.missing": ("缺 {missing} 条", "{missing} missing"),
@@ -147,7 +151,7 @@ def _health(request: Request[Any, Any, Any], now: datetime) -> list[CorpHealth]:
                     else "ok"
                     if run.status == "completed"
                     else "warn"
-                    if run.status == "running"
+                    if run.status in ("running", "interrupted")
                     else "bad",
                     t(f"ov.pull.{run.status}") if run else "",
                 ),
