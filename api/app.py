@@ -33,7 +33,9 @@ from api.routes import (
     archive,
     auth,
     callback,
+    consent,
     content,
+    directory,
     docs,
     exports,
     handover,
@@ -44,6 +46,7 @@ from api.routes import (
     workflow,
 )
 from api.schemas import Problem
+from archive.directory.jobs import DirectorySyncTrigger
 
 # Routes of features built beside this one register here (one line per module).
 FEATURE_ROUTES: list[ControllerRouterHandler] = []
@@ -63,6 +66,8 @@ def route_handlers() -> list[ControllerRouterHandler]:
         operations.metrics,
         callback.verify_url,
         callback.deliver,
+        consent.consent,
+        consent.customer_consent,
         auth.login,
         auth.logout,
         auth.me,
@@ -123,6 +128,8 @@ def route_handlers() -> list[ControllerRouterHandler]:
         handover.report_html,
         handover.report_pdf,
         handover.sign_off,
+        directory.start_directory_sync,
+        directory.directory_status,
         docs.assets_router(),
         *FEATURE_ROUTES,
         *console.routes(),  # the web console under /console (fails clearly if its assets are not built)
@@ -172,6 +179,13 @@ def create_app(
                 context.settings, trigger_pull or (scheduler.trigger if scheduler is not None else None)
             ),
             "scheduler": scheduler,
+            # Directory syncs asked for by callbacks and admins, in the background (ADR 0020).
+            "directory_sync": DirectorySyncTrigger(
+                context.session_factory,
+                context.settings.corp,
+                calls_per_minute=context.settings.scheduler.directory_calls_per_minute,
+                debounce_s=context.settings.scheduler.directory_sync_debounce_s,
+            ),
         }
     )
     handlers = [*route_handlers(), *extra_routes]

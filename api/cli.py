@@ -22,6 +22,8 @@ from sqlalchemy.exc import OperationalError
 
 from api import cli_completeness, cli_detect, cli_monitor, cli_search
 from api.cli_alerts import register as register_alerts
+from api.cli_consent import register as register_consent
+from api.cli_directory import register as register_directory
 from api.cli_handover import register as register_handover
 from api.cli_integrity import register as register_integrity
 from api.cli_nlp import register as register_nlp
@@ -524,6 +526,8 @@ register_integrity(app)
 register_alerts(app, make_context=open_context)
 register_users(app)
 register_handover(app)
+register_directory(app)
+register_consent(app)
 cli_detect.register(app)
 register_nlp(app)
 cli_monitor.register(app, make_context=open_context)

@@ -26,6 +26,7 @@ from archive.clock import utcnow
 from archive.completeness import service
 from archive.completeness.alerts import AlertSnapshot, CompletenessThresholds, assess, open_alerts
 from archive.completeness.service import CoverageReport, GapSummary, LagReport, SeqGap
+from archive.consent import service as consent_service
 from archive.errors import ArchiveError
 from archive.wecom.client import DEFAULT_API_BASE_URL, BlockingWeComClient, WeComClient
 from config.database import session_scope
@@ -103,6 +104,7 @@ def register(
                     else service.coverage(session, corp_id, permitted, since=since, until=now, zone=zone)
                 )
                 alerts = open_alerts(session, corp_id)
+                consent = consent_service.coverage(session, corp_id)
         except ConfigError as exc:
             raise _fail(str(exc)) from None
         finally:
@@ -117,6 +119,7 @@ def register(
                         "coverage": asdict(report) if report else None,
                         "coverage_error": _error_fields(permit_error),
                         "alerts": [asdict(alert) for alert in alerts],
+                        "consent": asdict(consent),
                     },
                     default=_json_value,
                     ensure_ascii=False,
@@ -124,6 +127,8 @@ def register(
             )
         else:
             _print_tables(summary, gap_list, lag, report, alerts, thresholds)
+            if consent.without_consent:
+                console.print(_consent_line(corp_settings.corp_id, consent))
         if permit_error is not None:
             message, _, hint = str(permit_error).partition(" — ")
             err_console.print(f"[bold red]Coverage unavailable:[/] {message}")
@@ -146,6 +151,9 @@ def status_lines(
         f"{corp_id}: media {lag.pending_media:,} pending (oldest {_hours(lag.media_lag_s)}), "
         f"{lag.failed_media:,} failed",
     ]
+    consent = consent_service.coverage(session, corp_id)
+    if consent.without_consent:
+        lines.append(_consent_line(corp_id, consent))
     lines += [
         f"{corp_id}: [{_COLOUR[alert.severity]}]{alert.severity}[/] {alert.kind} since "
         f"{alert.first_raised_at.astimezone():%Y-%m-%d %H:%M}: {alert.summary}"
@@ -163,6 +171,7 @@ def status_fields(session: Session, corp_id: str, now: datetime) -> dict[str, An
         "pending_media": lag.pending_media,
         "media_lag_s": lag.media_lag_s,
         "failed_media": lag.failed_media,
+        "consent": asdict(consent_service.coverage(session, corp_id)),
         "open_alerts": [
             {"kind": a.kind, "severity": a.severity, "since": _json_value(a.first_raised_at), "summary": a.summary}
             for a in open_alerts(session, corp_id)
@@ -171,6 +180,18 @@ def status_fields(session: Session, corp_id: str, now: datetime) -> dict[str, An
 
 
 # --- rendering ----------------------------------------------------------------------------
+
+
+def _consent_line(corp_id: str, consent: consent_service.ConsentCoverage) -> str:
+    # WeCom archives nothing of a chat with a customer who has not agreed (spec §9.17): quiet
+    # customers or members may be that, not lost data.
+    return (
+        f"{corp_id}: {consent.without_consent:,} of {consent.pairs_seen:,} member–customer pairs have no recorded "
+        f"consent ({consent.disagreed:,} declined, {consent.unknown:,} unknown, {consent.unchecked:,} not yet "
+        "checked): WeCom does not archive their chats until the customer agrees — gaps there are not data loss "
+        "(`wecom-audit consent check`)"
+    )
+
 
 _COLOUR = {"warning": "yellow", "critical": "bold red"}
 

@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 
 from api.context import AppContext
 from archive.clock import utcnow
-from archive.directory.service import sync_directory
-from archive.simulator.directory_feed import directory_of
+from archive.directory.jobs import run_sync
+from archive.directory.service import sync_status
+from archive.simulator.consent import ConsentWorld
+from archive.simulator.directory import DirectoryWorld
 from archive.simulator.fakesdk import build_fake_sdk
 from archive.simulator.handover import HandoverWorld
 from archive.simulator.runtime import SimulatedWeCom
@@ -31,6 +33,9 @@ from audit.events.models import ContactEvent
 from audit.events.service import record_contact_event
 from config.database import session_scope
 from config.settings import CorpSettings, Settings
+
+# The simulated WeCom answers at once: no need to pace the demo's sync like a real corp's.
+DEMO_DIRECTORY_CALLS_PER_MINUTE = 60_000
 
 
 @dataclass
@@ -61,6 +66,12 @@ def prepare_demo(settings: Settings, console: Console) -> DemoEnvironment:
     # WeCom's customer-contact API on the same server: two members have left, with customers
     # and groups to hand over (`handover:discover` opens their cases).
     handover = HandoverWorld.build(simulator.company, server.clock_ms()).install(server)
+    # Consent to archiving (msgaudit/check_*_agree) as the chats imply; on a fresh start one
+    # customer declines, then agrees a day later (the `consent:check` job records both).
+    consent = ConsentWorld(simulator, handover.callbacks).install(server)
+    if not consent.story_played():
+        now_ms = server.clock_ms()
+        consent.play_disagree_then_agree(now_ms - 30 * 3_600_000, now_ms - 6 * 3_600_000)
     settings.wecom = CorpSettings(
         corp_id=simulator.corp_id,
         archive_secret=SecretStr(simulator.archive_secret),
@@ -68,14 +79,21 @@ def prepare_demo(settings: Settings, console: Console) -> DemoEnvironment:
         api_base_url=server.url,
     )
     settings.sdk.library_path = build_fake_sdk()
+    # WeCom's directory API (通讯录, customers by member, internal groups, robots) on the
+    # same server, over the same handover state.
+    directory = DirectoryWorld(handover).install(server)
     context = AppContext(settings)
     context.migrate()
-    departments, members = directory_of(simulator.company)
+    # The same directory sync as a real installation (ADR 0020): once as WeCom was before the
+    # two members left (the demo's installation knew them), then as it is now, which records
+    # their departures (they keep their departments, so their old chats stay in scope).
     with session_scope(context.session_factory) as session:
-        # Everyone as they were, then without the leavers (who keep their departments).
-        sync_directory(session, simulator.corp_id, departments, members, utcnow())
-        staying = [member for member in members if member.userid not in handover.departed]
-        sync_directory(session, simulator.corp_id, departments, staying, utcnow())
+        first_start = sync_status(session, simulator.corp_id).last_report is None
+    if first_start:
+        with directory.before_departures():
+            sync_demo_directory(context, console)
+    sync_demo_directory(context, console)
+    with session_scope(context.session_factory) as session:
         record_departure_deletions(session, handover)
         seeded = ensure_starter_rules(session, utcnow(), settings.detection.lexicon_data_dir)
     if seeded:
@@ -85,6 +103,20 @@ def prepare_demo(settings: Settings, console: Console) -> DemoEnvironment:
         if pair.version not in registered:
             context.key_store.add(simulator.corp_id, pair.version, pair.private_pem())
     return DemoEnvironment(simulator, server, context)
+
+
+def sync_demo_directory(context: AppContext, console: Console) -> None:
+    """``wecom-audit directory sync`` (an interrupted sync of an earlier start resumes)."""
+    settings = context.settings
+    report = run_sync(
+        context.session_factory,
+        settings.corp(),
+        calls_per_minute=max(settings.scheduler.directory_calls_per_minute, DEMO_DIRECTORY_CALLS_PER_MINUTE),
+        trigger="demo",
+    )
+    if report.counts:
+        changes = ", ".join(f"{key} {value}" for key, value in sorted(report.counts.items()))
+        console.print(f"Directory synced from the simulated WeCom ({report.api_calls} calls): {changes}.")
 
 
 def record_departure_deletions(session: Session, handover: HandoverWorld) -> None:

@@ -16,6 +16,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from api.context import AppContext
 from archive.completeness.jobs import check_all
+from archive.consent.jobs import ConsentCheckLimits
+from archive.consent.jobs import run_corp as run_consent
+from archive.directory.jobs import run_sync
+from archive.directory.service import sync_status
+from archive.directory.sync import DirectorySyncReport
 from archive.errors import ArchiveError
 from archive.integrity.jobs import checkpoint_all
 from archive.media.downloader import MediaReport
@@ -27,7 +32,9 @@ from audit.handover.discovery import discover_cases
 from audit.handover.polling import poll_executing
 from audit.monitor.jobs import run_all as run_monitor
 from audit.stage import DetectionStage, TrainedSentiment
+from config.database import session_scope
 from config.logs import get_logger
+from config.settings import ConfigError
 from search.jobs import index_tick
 
 log = get_logger("api.scheduler")
@@ -35,6 +42,7 @@ log = get_logger("api.scheduler")
 HANDOVER_POLL_INTERVAL_S = 60  # transfer results (customers have 24 h to refuse)
 HANDOVER_DISCOVER_INTERVAL_S = 600  # departed members in get_unassigned_list
 HANDOVER_FIRST_DISCOVER_S = 45
+DIRECTORY_FIRST_SYNC_S = 30  # after the first pull, whose groups and robots the sync reads
 
 
 class PullScheduler:
@@ -45,6 +53,7 @@ class PullScheduler:
         self.media_interval_s = context.settings.scheduler.media_interval_s
         self.last_reports: dict[str, PullReport] = {}
         self.last_media_reports: dict[str, MediaReport] = {}
+        self.last_directory_reports: dict[str, DirectorySyncReport] = {}
         self.heartbeat: datetime | None = None
         self.detection_stage: DetectionStage | None = None  # built on first run (keeps compiled rules)
 
@@ -63,6 +72,8 @@ class PullScheduler:
         # Group monitoring rollups, reply timeouts and spikes (reads detection results).
         self._every(settings.monitor.interval_s, self.monitor, "monitor:rollups")
         self._every(settings.search.indexer_interval_s, self.index_search, "search:index")
+        # Consent ledger: new agree/disagree messages, then WeCom's check APIs (archive secret).
+        self._every(settings.consent.check_interval_s, self.check_consent, "consent:check", first_in_s=60)
         # Handover cases need the 客户联系 secret: without one there is nothing to ask WeCom.
         if self._handover_corps():
             self._every(HANDOVER_POLL_INTERVAL_S, self.poll_handovers, "handover:poll")
@@ -72,6 +83,16 @@ class PullScheduler:
                 self.discover_handovers,
                 "handover:discover",
                 first_in_s=HANDOVER_FIRST_DISCOVER_S,
+            )
+        # The directory from WeCom (ADR 0020): a full sync every interval (daily by default);
+        # callbacks ask for one sooner. It needs the 客户联系 secret too.
+        for corp_id in self._handover_corps():
+            self._every(
+                settings.scheduler.directory_sync_interval_s,
+                self.sync_directory,
+                f"directory:{corp_id}",
+                corp_id,
+                first_in_s=DIRECTORY_FIRST_SYNC_S,
             )
         self.scheduler.start()
 
@@ -148,6 +169,20 @@ class PullScheduler:
             budget_s=search.indexer_interval_s * 4,
         )
 
+    def check_consent(self) -> None:
+        """The consent ledger's run for every corp (see ``archive.consent.jobs``)."""
+        consent = self.context.settings.consent
+        limits = ConsentCheckLimits(
+            timedelta(hours=consent.recheck_after_h), consent.max_pairs_per_run, consent.max_rooms_per_run
+        )
+        for corp in self.context.settings.corps():
+            try:
+                asyncio.run(run_consent(self.context.session_factory, corp, datetime.now(UTC), limits))
+            except (ArchiveError, ConfigError) as exc:
+                log.error(
+                    "archive.consent.not_finished", corp_id=corp.corp_id, error_type=type(exc).__name__, error=str(exc)
+                )
+
     def _handover_corps(self) -> list[str]:
         return [corp.corp_id for corp in self.context.settings.corps() if corp.contact_secret.get_secret_value()]
 
@@ -174,6 +209,29 @@ class PullScheduler:
     async def _discover_handovers(self, corp_id: str) -> None:
         async with self.context.wecom_contacts(corp_id) as contacts:
             await discover_cases(self.context.session_factory, contacts, corp_id, datetime.now(UTC))
+
+    def sync_directory(self, corp_id: str) -> DirectorySyncReport | None:
+        """A full directory sync of the corp (or the rest of an interrupted one), unless one
+        finished within the interval (a restarted scheduler does not sync again at once)."""
+        settings = self.context.settings
+        with session_scope(self.context.session_factory) as session:
+            status = sync_status(session, corp_id)
+        interval = timedelta(seconds=settings.scheduler.directory_sync_interval_s)
+        if status.step is None and status.finished_at is not None and datetime.now(UTC) - status.finished_at < interval:
+            log.info("archive.directory.sync.not_due", corp_id=corp_id)
+            return None
+        try:
+            report = run_sync(
+                self.context.session_factory,
+                settings.corp(corp_id),
+                calls_per_minute=settings.scheduler.directory_calls_per_minute,
+                trigger="schedule",
+            )
+        except ArchiveError as exc:  # recorded on the run row; the next tick resumes at its step
+            log.error("archive.directory.sync.not_finished", corp_id=corp_id, error_code=exc.code)
+            return None
+        self.last_directory_reports[corp_id] = report
+        return report
 
     def trigger(self, corp_id: str) -> None:
         """Run the corp's pull job now (debounced: a running pull absorbs the trigger)."""

@@ -2,6 +2,7 @@
 
 from archive import models
 from archive.completeness import models as completeness_models
+from archive.consent import models as consent_models
 from archive.directory import models as directory_models
 from archive.integrity import models as integrity_models
 from archive.media import models as media_models
@@ -12,6 +13,7 @@ metadata = models.Base.metadata
 
 __all__ = [
     "completeness_models",
+    "consent_models",
     "directory_models",
     "integrity_models",
     "media_models",

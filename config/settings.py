@@ -84,6 +84,11 @@ class SchedulerSettings(BaseModel):
     checkpoint_interval_s: float = 3_600.0
     # A puller holds its corp's lease this long and renews it while it works.
     lease_ttl_s: float = 120.0
+    # Directory sync from WeCom (ADR 0020): a full sync this often; callbacks trigger one
+    # sooner (debounced), and WeCom calls are paced to at most this many per minute.
+    directory_sync_interval_s: float = 86_400.0
+    directory_sync_debounce_s: float = 60.0
+    directory_calls_per_minute: int = 600
 
 
 class SimulatorSettings(BaseModel):
@@ -103,6 +108,15 @@ class CompletenessSettings(BaseModel):
     # Missing seqs tolerated before a warning (WeCom's own seqs may have gaps, spec §9.1).
     seq_gap_tolerance: int = 0
     check_interval_s: float = 300.0
+
+
+class ConsentSettings(BaseModel):
+    # The consent ledger's job: new agree/disagree messages, then WeCom's check APIs for
+    # pairs and rooms seen in archived chats (new ones first, others every recheck_after_h).
+    check_interval_s: float = 900.0
+    recheck_after_h: float = 24.0
+    max_pairs_per_run: int = 2000
+    max_rooms_per_run: int = 200
 
 
 class ApiSettings(BaseModel):
@@ -294,6 +308,7 @@ class Settings(BaseSettings):
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     completeness: CompletenessSettings = Field(default_factory=CompletenessSettings)
+    consent: ConsentSettings = Field(default_factory=ConsentSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     callback: CallbackSettings = Field(default_factory=CallbackSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -12,6 +12,7 @@ from archive import repository
 from archive.clock import utcnow
 from archive.completeness import service as completeness
 from archive.completeness.alerts import open_alerts
+from archive.consent import service as consent
 from archive.media import tasks as media_tasks
 from archive.status import collect_status
 from audit.security.roles import Permission
@@ -57,7 +58,8 @@ def archive_status(request: Request[Any, Any, Any]) -> list[ArchiveStatusView]:
 
 @get("/api/v1/archive/completeness", guards=STATUS, sync_to_thread=True)
 def archive_completeness(request: Request[Any, Any, Any]) -> list[CompletenessView]:
-    """Per corp: seq gaps (with the first few), message and media lag, open alerts."""
+    """Per corp: seq gaps (with the first few), message and media lag, open alerts, and the
+    archived pairs without recorded consent (not data loss: WeCom does not archive them)."""
     context = context_of(request)
     now = utcnow()
     with session_scope(context.session_factory) as session:
@@ -69,6 +71,7 @@ def archive_completeness(request: Request[Any, Any, Any]) -> list[CompletenessVi
                 first_gaps=completeness.gaps(session, corp_id, limit=FIRST_GAPS_SHOWN),
                 lag=completeness.lag(session, corp_id, now),
                 open_alerts=open_alerts(session, corp_id),
+                consent=consent.coverage(session, corp_id),
             )
             for corp_id in corp_ids
         ]

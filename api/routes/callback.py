@@ -5,8 +5,12 @@ unseen nonce), decryption and receive id have all checked out; anything else get
 problem, a log line with the reason and nothing more. A genuine delivery is answered at
 once and handled afterwards (a background task), as WeCom allows 5 s:
 - ``msgaudit_notify`` triggers a pull of the corp, debounced;
+- ``change_contact``, ``change_external_contact`` and ``change_external_chat`` trigger a
+  directory sync of the corp, debounced (ADR 0020);
 - ``change_external_contact`` with ``del_follow_user``, ``del_external_contact`` or
-  ``transfer_fail`` is stored by ``audit.events`` for the detectors and handover.
+  ``transfer_fail`` is stored by ``audit.events`` for the detectors and handover;
+- ``change_external_contact`` with ``msg_audit_approved`` goes to the consent ledger.
+Envelopes and events may be XML or JSON (WeCom's JSON mode); both are verified alike.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ from litestar.background_tasks import BackgroundTask
 from litestar.params import FromPath
 
 from archive.clock import utcnow
+from archive.consent.service import record_approval
+from archive.directory.service import FOLLOW_ENDED_BY, record_follow_ended
 from archive.wecom.callback_crypto import (
     MAX_CALLBACK_XML_BYTES,
     CallbackCrypto,
     CallbackRejected,
     ReplayGuard,
-    parse_xml_fields,
+    parse_callback_fields,
 )
 from audit.events.service import record_contact_event
 from config.database import session_scope
@@ -37,6 +43,8 @@ from config.settings import ConfigError, Settings
 log = get_logger("api.callback")
 
 CONTACT_CHANGES = frozenset({"del_follow_user", "del_external_contact", "transfer_fail"})
+# Events that trigger a directory sync of the corp (ADR 0020), msg_audit_approved excepted.
+DIRECTORY_EVENTS = frozenset({"change_contact", "change_external_contact", "change_external_chat"})
 
 
 class CallbackHandler:
@@ -127,11 +135,12 @@ async def deliver(request: Request[Any, Any, Any]) -> Response[str]:
     handler = _handler(request)
     try:
         params = _params(request, "msg_signature", "timestamp", "nonce")
-        envelope = parse_xml_fields(await request.body())
+        # XML or JSON (WeCom's JSON mode), told apart by Content-Type or the first character.
+        envelope = parse_callback_fields(await request.body(), request.headers.get("content-type"))
         encrypted = envelope.get("Encrypt", "")
         if not encrypted:
             raise CallbackRejected("missing_encrypt")
-        event = parse_xml_fields(handler.admit(params, encrypted))
+        event = parse_callback_fields(handler.admit(params, encrypted))
     except CallbackRejected as error:
         _rejected(request, error)
         raise
@@ -147,12 +156,28 @@ def handle_event(state: Any, event: dict[str, str]) -> None:
     corp_id = handler.settings.wecom.corp_id
     name, change = event.get("Event", ""), event.get("ChangeType", "")
     try:
+        # Directory changes are hints: a debounced sync of the whole corp reads the truth.
+        directory_change = name in DIRECTORY_EVENTS and change != "msg_audit_approved"
+        if directory_change and state.get("directory_sync") is not None:
+            started = state["directory_sync"].request(corp_id, "callback")
+            log.info("wecom.callback.directory_sync", corp_id=corp_id, change_type=change[:64], started=started)
         if name == "msgaudit_notify":
             if handler.trigger is not None and handler.should_trigger(corp_id):
                 handler.trigger(corp_id)
                 log.info("wecom.callback.pull_triggered", corp_id=corp_id)
             else:
                 log.info("wecom.callback.pull_debounced", corp_id=corp_id)
+        elif name == "change_external_contact" and change == "msg_audit_approved":
+            with session_scope(state["context"].session_factory) as session:
+                record_approval(
+                    session,
+                    corp_id,
+                    event.get("UserID", ""),
+                    event.get("ExternalUserID", ""),
+                    _created_at(event.get("CreateTime", "")),
+                    utcnow(),
+                )
+            log.info("wecom.callback.consent_approved", corp_id=corp_id)
         elif name == "change_external_contact" and change in CONTACT_CHANGES:
             context = state["context"]
             with session_scope(context.session_factory) as session:
@@ -166,8 +191,19 @@ def handle_event(state: Any, event: dict[str, str]) -> None:
                     occurred_at=_created_at(event.get("CreateTime", "")),
                     raw=event,
                 )
+                if change in FOLLOW_ENDED_BY:  # who ended the follow and when: only the callback knows
+                    record_follow_ended(
+                        session,
+                        corp_id,
+                        event.get("UserID", ""),
+                        event.get("ExternalUserID", ""),
+                        change_type=change,
+                        occurred_at=_created_at(event.get("CreateTime", "")),
+                        now=utcnow(),
+                        source=event.get("Source") or None,
+                    )
             log.info("wecom.callback.contact_event", corp_id=corp_id, change_type=change)
-        else:
+        elif not directory_change:
             log.info("wecom.callback.ignored", event_name=name[:64], change_type=change[:64])
     except Exception as exc:
         log.error("wecom.callback.failed", event_name=name[:64], error_type=type(exc).__name__)

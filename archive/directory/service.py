@@ -1,9 +1,10 @@
-"""Syncing the org directory from a feed, and the department tree.
+"""Syncing the org directory from a feed, the department tree, and the sync's status.
 
-The feed hands plain records (``DepartmentRecord``, ``MemberRecord``): the simulated
-company today (``archive.simulator.directory_feed``), WeCom's contact API later. A sync
-is an upsert of the whole directory: what the feed no longer lists becomes inactive and
-is never deleted, because retention policies and old messages still refer to it.
+``sync_directory`` takes plain records (``DepartmentRecord``, ``MemberRecord``) and upserts
+the whole directory: what the feed no longer lists becomes inactive and is never deleted,
+because retention policies and old messages still refer to it. Installations are fed from
+WeCom by ``archive.directory.sync`` (ADR 0020), which also keeps customers, groups, robots
+and the history of changes; tests use ``sync_directory`` for hand-written directories.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from archive import repository as archive_repository
 from archive.directory import repository
 
 
@@ -115,3 +118,64 @@ def subtree(parents: dict[int, int | None], dept_id: int) -> set[int]:
                 found.add(child)
                 pending.append(child)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class DirectorySyncStatus:
+    """Where a corp's directory sync stands: ``step`` is the step in progress (or where an
+    interrupted sync resumes), ``last_report`` the report of the last finished sync."""
+
+    corp_id: str
+    step: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    last_report: dict[str, Any] | None
+    error: str | None
+    lease_holder: str | None  # the process syncing now (or one that died holding the lease)
+
+
+def sync_status(session: Session, corp_id: str) -> DirectorySyncStatus:
+    run = repository.sync_run(session, corp_id)
+    holder = archive_repository.lease_holder(session, repository.sync_lease_name(corp_id))
+    if run is None:
+        return DirectorySyncStatus(corp_id, None, None, None, None, None, holder)
+    report = run.report if isinstance(run.report, dict) else None
+    return DirectorySyncStatus(corp_id, run.step, run.started_at, run.finished_at, report, run.error, holder)
+
+
+# The change_external_contact events that end a follow, and who ended it (spec §8.8).
+FOLLOW_ENDED_BY = {"del_follow_user": "customer", "del_external_contact": "member"}
+
+
+def record_follow_ended(
+    session: Session,
+    corp_id: str,
+    userid: str,
+    external_userid: str,
+    *,
+    change_type: str,
+    occurred_at: datetime,
+    now: datetime,
+    source: str | None = None,
+) -> bool:
+    """A follow ended as WeCom's callback says: who ended it (``FOLLOW_ENDED_BY``) and when
+    (the event's CreateTime), which a sync cannot tell. False when the follow is unknown or
+    already ended (the sync that later misses it then changes nothing)."""
+    ended_by = FOLLOW_ENDED_BY[change_type]
+    follow = repository.follow(session, corp_id, userid, external_userid)
+    if follow is None or follow.removed_at is not None:
+        return False
+    follow.removed_at, follow.removed_by, follow.updated_at = occurred_at, ended_by, now
+    after = {"removed_by": ended_by, **({"source": source} if source else {})}  # DELETE_BY_TRANSFER
+    repository.add_change(
+        session,
+        corp_id,
+        "follow",
+        external_userid,
+        "removed",
+        before={"userid": userid},
+        after=after,
+        occurred_at=occurred_at,
+        source="callback",
+    )
+    return True

@@ -13,6 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
+from archive.simulator.consent import ConsentWorld
+from archive.simulator.directory import DirectoryWorld
 from archive.simulator.handover import HandoverWorld
 from archive.simulator.runtime import SimulatedWeCom
 from archive.simulator.server import SimulatorServer
@@ -54,6 +56,10 @@ def main() -> None:
     )
     # The handover world (departed members, transfers) on the customer-contact API.
     world = HandoverWorld.build(simulator.company, server.clock_ms()).install(server)
+    # The directory (通讯录, customers by member, internal groups, robots) over the same world.
+    DirectoryWorld(world).install(server)
+    # Consent to archiving (msgaudit/check_single_agree, check_room_agree), as the chats imply.
+    ConsentWorld(simulator, world.callbacks).install(server)
     if arguments.callback_url:
         crypto = CallbackCrypto(arguments.callback_token, arguments.callback_aes_key, simulator.corp_id)
         world.callbacks.configure(crypto, arguments.callback_url)

@@ -1,7 +1,8 @@
-"""The simulated company's org directory, as the records ``archive.directory`` syncs.
+"""The simulated company's org directory as hand-made records for ``sync_directory``.
 
-A later issue feeds the directory from WeCom's contact API; this is the simulator's
-stand-in, so tests and the demo can scope retention by department.
+For tests that need a directory without WeCom's API in the way. Installations and the demo
+sync from WeCom instead (``archive.directory.sync``; the simulator serves that API from
+``archive.simulator.directory``).
 """
 
 from __future__ import annotations

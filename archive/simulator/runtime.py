@@ -18,6 +18,7 @@ from pathlib import Path
 
 from archive.simulator.cipher import CorpKeyPair, encrypt_message
 from archive.simulator.company import Company, build_company
+from archive.simulator.consent import note_consent_message
 from archive.simulator.conversations import ContactEvent, ConversationGenerator, GeneratedMessage, SimEvent
 from archive.simulator.server import PERMIT_USER_LIST_META_KEY
 from archive.simulator.store import SimulatorStore, StoredChat
@@ -168,6 +169,7 @@ class SimulatedWeCom:
                 self.rotate_key()
             if record is not None:
                 record.append(event)
+            note_consent_message(self.store, event.plaintext)  # the consent API answers what these imply
             pair = encrypt_with or self.current_key
             plaintext = _encode(event)
             encrypted = encrypt_message(plaintext, pair.private_key.public_key(), pair.version)

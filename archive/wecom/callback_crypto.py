@@ -8,6 +8,10 @@ Contract:
 - The pad block is **32** bytes, not AES's 16 (spec §7.3, step 3): a pad value outside 1..32
   is rejected here rather than treated as 0 like the reference code does.
 - Nothing here logs; errors never carry the token, the key or the plaintext.
+- Envelopes and plaintexts come as XML or as JSON (WeCom's JSON mode: the same field names,
+  ``{"ToUserName": …, "Encrypt": …, "AgentID": …}``); :func:`parse_callback_fields` tells
+  them apart and both parsers answer the same name → text mapping, under the same size
+  limit, or raise ``CallbackRejected``.
 - Freshness (timestamp window, nonce replay) is the caller's job: it needs shared state.
 """
 
@@ -17,6 +21,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import os
 import struct
 import threading
@@ -142,6 +147,56 @@ def parse_xml_fields(document: bytes | str) -> dict[str, str]:
     except (ParseError, DefusedXmlException, ValueError):
         raise CallbackRejected("bad_xml") from None
     return {child.tag: (child.text or "").strip() for child in root if isinstance(child.tag, str)}
+
+
+def parse_json_fields(document: bytes | str) -> dict[str, str]:
+    """The top-level members of a WeCom callback JSON object as name → text, like
+    :func:`parse_xml_fields`: numbers become their decimal text (``CreateTime``, ``AgentID``),
+    nested values their compact JSON (UNCERTAIN whether any event nests; none we act on
+    does). A duplicate member, a non-object or invalid JSON is refused."""
+    raw = document.encode() if isinstance(document, str) else document
+    if len(raw) > MAX_CALLBACK_XML_BYTES:
+        raise CallbackRejected("too_large")
+    try:
+        parsed = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=_unique_members)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise CallbackRejected("bad_json") from None
+    if not isinstance(parsed, dict):
+        raise CallbackRejected("bad_json")
+    return {name: _json_text(value) for name, value in parsed.items()}
+
+
+def parse_callback_fields(document: bytes | str, content_type: str | None = None) -> dict[str, str]:
+    """An envelope or a decrypted event, XML or JSON: a JSON content type or a first
+    non-blank character ``{`` selects JSON, anything else is parsed as XML."""
+    raw = document.encode() if isinstance(document, str) else document
+    if len(raw) > MAX_CALLBACK_XML_BYTES:
+        raise CallbackRejected("too_large")
+    declared_json = content_type is not None and "json" in content_type.lower()
+    if declared_json or raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        return parse_json_fields(raw)
+    return parse_xml_fields(raw)
+
+
+def _unique_members(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    members: dict[str, object] = {}
+    for name, value in pairs:
+        if name in members:  # two "Encrypt" members: which one was signed is ambiguous
+            raise ValueError("duplicate member")
+        members[name] = value
+    return members
+
+
+def _json_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 class ReplayGuard:

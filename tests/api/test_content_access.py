@@ -98,6 +98,8 @@ CONTENT_ROUTES: dict[str, Callable[[World], str | tuple[str, dict[str, Any]] | N
         f"/customers/{handover_probes.CUSTOMER}/dossier"
     ),
     "/api/v1/alerts/{alert_id:int}/matches": lambda w: f"/api/v1/alerts/{w.in_alert}/matches",
+    "/api/v1/consent": lambda w: "/api/v1/consent?customer=wmPROBE",
+    "/api/v1/consent/{external_userid:str}": lambda w: "/api/v1/consent/wmPROBE",
     # POST routes: (url, JSON body).
     "/api/v1/exports": lambda w: ("/api/v1/exports", {"conversation_id": w.in_conversation}),
 }

@@ -169,6 +169,9 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
     ],
     ("GET", "/api/v1/archive/status"): [Probe(allowed(ARCHIVE))],
     ("GET", "/api/v1/archive/completeness"): [Probe(allowed(ARCHIVE))],
+    # Starts a background sync (it fails there: the world has no 客户联系 secret) and answers 202.
+    ("POST", "/api/v1/directory/sync"): [Probe(allowed(ADMINS, 202), body=literal({}))],
+    ("GET", "/api/v1/directory/status"): [Probe(allowed(ARCHIVE))],
     ("GET", "/api/v1/conversations"): [Probe(allowed(CONTENT))],
     ("GET", "/api/v1/conversations/{conversation_id:int}/messages"): [
         Probe(in_scope(), path=IN_CONVERSATION),
@@ -193,6 +196,11 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
         ),
     ],
     ("GET", "/api/v1/search"): [Probe(allowed(CONTENT), query="q=&limit=5")],  # scope filters hits: see test_search
+    # Scope filters the records (see tests/api/test_consent_api.py).
+    ("GET", "/api/v1/consent"): [Probe(allowed(CONTENT), query="customer=wmPROBE")],
+    ("GET", "/api/v1/consent/{external_userid:str}"): [
+        Probe(allowed(CONTENT), path={"external_userid": literal("wmPROBE")})
+    ],
     ("GET", "/api/v1/roles"): [Probe(allowed(SIGNED_IN))],
     ("GET", "/api/v1/users"): [Probe(allowed(ADMINS))],
     ("POST", "/api/v1/users"): [
