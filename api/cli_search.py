@@ -15,17 +15,20 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy.orm import Session
 
+from archive.directory.names import Names, display_names
 from config.database import session_scope
 from search import repository
 from search.backend import FACETS, MAX_LIMIT, SearchHit, SearchPage, SearchRequest
 from search.departments import expand_departments
-from search.errors import QuerySyntaxError, SearchBackendError, SearchError
+from search.errors import NameResolutionError, QuerySyntaxError, SearchBackendError, SearchError
 from search.indexer import reindex_all, search_lag
+from search.names import resolve_names
 from search.query import parse_query
 
 if TYPE_CHECKING:
@@ -65,9 +68,8 @@ def register(app: typer.Typer, *, make_context: Callable[[], AppContext]) -> Non
         try:
             context.migrate()
             with session_scope(context.session_factory) as session:
-                parsed = expand_departments(
-                    session, parsed, [corp] if corp else [c.corp_id for c in context.settings.corps()]
-                )
+                corps = [corp] if corp else [c.corp_id for c in context.settings.corps()]
+                parsed = expand_departments(session, resolve_names(session, parsed, corps), corps)
             request = SearchRequest(
                 query=parsed,
                 corp_id=corp,
@@ -78,16 +80,22 @@ def register(app: typer.Typer, *, make_context: Callable[[], AppContext]) -> Non
                 zone=zone,
             )
             page = asyncio.run(_search(context, request))
+            with session_scope(context.session_factory) as session:
+                ids = {p for hit in page.hits for p in (hit.sender, hit.roomid) if p}
+                ids |= {value for name in ("sender", "room") for value, _ in page.facets.get(name, ())}
+                names = display_names(session, corp, ids)
         except SearchBackendError as error:
             _fail(str(error), 1)
+        except NameResolutionError as error:  # one line: what the name matched, or that nothing did
+            _fail(error.message, 2)
         except SearchError as error:
             _fail(str(error), 2)
         finally:
             context.close()
         if as_json:
-            _print_json(page)
+            _print_json(page, names)
         else:
-            _print_table(page, ZoneInfo(zone))
+            _print_table(page, ZoneInfo(zone), names)
 
     @app.command("reindex")
     def reindex() -> None:
@@ -135,7 +143,8 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
-def hit_json(hit: SearchHit) -> dict[str, Any]:
+def hit_json(hit: SearchHit, names: Names) -> dict[str, Any]:
+    sender = names.of(hit.sender)
     return {
         "msgid": hit.msgid,
         "message_id": hit.message_id,
@@ -144,6 +153,9 @@ def hit_json(hit: SearchHit) -> dict[str, Any]:
         "roomid": hit.roomid,
         "msgtime": hit.msgtime.isoformat(),
         "sender": hit.sender,
+        "sender_name": sender.label,
+        "sender_synced": sender.synced,
+        "room_name": names.label(hit.roomid) if hit.roomid else None,
         "msgtype": hit.msgtype,
         "text": hit.text,
         "highlights": [list(span) for span in hit.highlights],
@@ -151,9 +163,9 @@ def hit_json(hit: SearchHit) -> dict[str, Any]:
     }
 
 
-def _print_json(page: SearchPage) -> None:
+def _print_json(page: SearchPage, names: Names) -> None:
     for hit in page.hits:
-        print(json.dumps(hit_json(hit), ensure_ascii=False))
+        print(json.dumps(hit_json(hit, names), ensure_ascii=False))
     facets = {name: [[value, count] for value, count in values] for name, values in page.facets.items()}
     final = {"next_cursor": page.next_cursor, "total": page.total, "total_exact": page.total_exact, "facets": facets}
     print(json.dumps(final, ensure_ascii=False))
@@ -166,7 +178,7 @@ def highlighted(hit: SearchHit) -> Text:
     return text
 
 
-def _print_table(page: SearchPage, zone: ZoneInfo) -> None:
+def _print_table(page: SearchPage, zone: ZoneInfo, names: Names) -> None:
     table = Table(title=f"{page.total:,}{'' if page.total_exact else '+'} messages", title_justify="left")
     table.add_column("time")
     table.add_column("sender")
@@ -176,14 +188,20 @@ def _print_table(page: SearchPage, zone: ZoneInfo) -> None:
     for hit in page.hits:
         table.add_row(
             hit.msgtime.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
-            hit.sender,
-            hit.roomid or "",
+            escape(names.of(hit.sender).with_id()),
+            escape(names.of(hit.roomid).with_id()) if hit.roomid else "",
             hit.msgtype,
             highlighted(hit),
         )
     console.print(table)
     for name, values in page.facets.items():
-        console.print(f"[bold]{name}[/bold]: " + ", ".join(f"{value} ({count})" for value, count in values))
+        shown = [
+            (escape(names.of(value).with_id()) if name in ("sender", "room") else value, count)
+            for value, count in values
+        ]
+        console.print(
+            f"[bold]{name}[/bold]: " + ", ".join(f"{value} ({count})" for value, count in shown), highlight=False
+        )
     if page.next_cursor:
         console.print(f"next page: --cursor {page.next_cursor}", highlight=False)
 

@@ -24,7 +24,7 @@ from audit.review.errors import AssigneeRefusedError
 from audit.security import errors as security
 from config.logs import get_logger
 from config.settings import ConfigError
-from search.errors import InvalidCursorError, QuerySyntaxError, SearchBackendError
+from search.errors import InvalidCursorError, NameResolutionError, QuerySyntaxError, SearchBackendError
 
 log = get_logger("api.errors")
 
@@ -43,6 +43,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
     (security.NotFound, 404, "Not found"),
     (security.Conflict, 409, "Conflict"),
     (security.InvalidInput, 400, "Invalid input"),
+    (NameResolutionError, 400, "Unknown or ambiguous name"),
     (QuerySyntaxError, 400, "Query syntax error"),
     (InvalidCursorError, 400, "Invalid cursor"),
     (SearchBackendError, 503, "Search unavailable"),
@@ -89,6 +90,12 @@ def domain_problem(request: Request[Any, Any, Any], error: Exception) -> Respons
             extra: dict[str, Any] = {"hint": getattr(error, "hint", None)}
             if isinstance(error, QuerySyntaxError):
                 extra["position"] = error.position
+            if isinstance(error, NameResolutionError):  # what the name could mean, to pick from
+                extra["field"], extra["value"] = error.field, error.value
+                extra["candidates"] = [
+                    {"kind": c.kind, "id": c.id, "name": c.name, "detail": c.detail, "corp_id": c.corp_id}
+                    for c in error.candidates
+                ]
             if isinstance(error, security.AccountLocked | security.RateLimited):
                 extra["retry_after_s"] = error.retry_after_s
             if isinstance(error, CallbackRejected):

@@ -54,7 +54,9 @@ class SearchDocument:
     roomid: str | None
     customer_ids: tuple[str, ...]  # external participants (archive.messages.is_external_id)
     staff_ids: tuple[str, ...]  # internal participants
-    department_ids: tuple[int, ...]  # departments of the staff participants (directory)
+    # Departments of the staff participants when indexed: only for ``dept:`` filters (what the
+    # officer asked for), never for scoping (what the caller may see follows people: ADR 0021).
+    department_ids: tuple[int, ...]
     text: str  # original text ("" for none); backends index fold(text)
     has_media: bool
     rules: tuple[str, ...]
@@ -65,16 +67,23 @@ class SearchDocument:
 
 @dataclass(frozen=True, slots=True)
 class SearchScope:
-    """What the caller may see (built by the access gate).
+    """What the caller may see, in terms of people and conversations as they are *now*
+    (built per request from the access gate's scope: ``search.scope.search_scope_of``).
 
-    A document is visible when it belongs to a conversation of one of ``department_ids``
-    (``None``: all, including messages outside any conversation) or to one of
-    ``conversation_ids``, and none of ``excluded_people`` takes part in it (sender,
-    recipients, staff or customers)."""
+    A document is visible when none of ``excluded_people`` takes part in it (sender,
+    recipients, staff or customers), its conversation is not in ``excluded_conversation_ids``,
+    and either ``member_ids`` is ``None`` (company-wide: everything, also messages outside any
+    conversation) or it belongs to a conversation and one of its staff is in ``member_ids`` or
+    its conversation is in ``conversation_ids``.
 
-    department_ids: frozenset[int] | None = None
+    Nothing here depends on what the index stored about departments: a member who moves
+    changes ``member_ids`` at once, with no reindex (ADR 0021). ``staff_ids`` are facts of the
+    message (its sender and recipients), which never change."""
+
+    member_ids: frozenset[str] | None = None
     conversation_ids: frozenset[int] = frozenset()
     excluded_people: frozenset[str] = frozenset()
+    excluded_conversation_ids: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

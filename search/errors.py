@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class SearchError(Exception):
     """Base of every search-layer error."""
@@ -22,6 +24,39 @@ class QuerySyntaxError(SearchError, ValueError):
     def caret(self, query: str) -> str:
         """The query with a caret line under the position (for a terminal)."""
         return f"{query}\n{' ' * _display_width(query[: self.position])}^"
+
+
+@dataclass(frozen=True, slots=True)
+class NameCandidate:
+    """A directory entry a name in a filter may mean. ``detail`` tells namesakes apart: a
+    member's departments, a customer's company, a department's parent."""
+
+    kind: str  # member / customer / robot / group / department
+    id: str
+    name: str
+    detail: str
+    corp_id: str
+
+
+class NameResolutionError(QuerySyntaxError):
+    """A ``from:``/``to:``/``customer:``/``room:``/``dept:`` value that names nothing in the
+    directory (``candidates`` empty) or several things (``candidates`` lists them)."""
+
+    def __init__(
+        self, message: str, position: int, field: str, value: str, candidates: tuple[NameCandidate, ...] = ()
+    ) -> None:
+        super().__init__(message, position)
+        self.field = field
+        self.value = value
+        self.candidates = candidates
+
+
+class UnknownNameError(NameResolutionError):
+    """The value is neither an id nor (the start of) a name in the directory."""
+
+
+class AmbiguousNameError(NameResolutionError):
+    """The value is (the start of) the name of several people, groups or departments."""
 
 
 class InvalidCursorError(SearchError, ValueError):

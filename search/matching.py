@@ -95,8 +95,10 @@ def in_scope(doc: SearchDocument, scope: SearchScope | None) -> bool:
         return True
     if scope.excluded_people and not scope.excluded_people.isdisjoint(participants(doc)):
         return False
-    if scope.department_ids is None:
+    if doc.conversation_id is not None and doc.conversation_id in scope.excluded_conversation_ids:
+        return False
+    if scope.member_ids is None:
         return True
     if doc.conversation_id is None:  # outside any conversation: company-wide scopes only
         return False
-    return not scope.department_ids.isdisjoint(doc.department_ids) or doc.conversation_id in scope.conversation_ids
+    return not scope.member_ids.isdisjoint(doc.staff_ids) or doc.conversation_id in scope.conversation_ids

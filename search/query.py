@@ -22,6 +22,9 @@ Semantics shared by every backend (``search.matching`` is the reference implemen
   embedded index keys documents by milliseconds shifted 20 bits into a signed 64-bit row id).
 * ``dept:N`` matches documents whose staff belong to department N or any department below it
   (``resolve_departments`` expands the subtree when the request is built).
+* ``from:``, ``to:``, ``customer:``, ``room:`` and ``dept:`` take an id or a name; the parser
+  keeps the value as typed and ``search.names.resolve_names`` turns names into ids against
+  the directory before the request reaches a backend (backends only ever see ids).
 
 Limits, each a positioned ``QuerySyntaxError`` rather than a failure further down: at most
 ``MAX_QUERY_LENGTH`` characters, parentheses and negations nested at most ``MAX_QUERY_DEPTH``
@@ -119,19 +122,26 @@ class Filter:
 
     * ``at``: for ``after``/``before``, the UTC-aware instant the date starts in the zone;
     * ``department_ids``: for ``dept``, the department and its subtree once
-      ``resolve_departments`` ran (``None`` before: only the department itself).
+      ``resolve_departments`` ran (``None`` before: only the department itself);
+    * ``position``: where the value starts in the query text (for errors about it).
     """
 
     field: str
     value: str
     at: datetime | None = None
     department_ids: frozenset[int] | None = dataclass_field(default=None, compare=False, repr=False)
+    position: int = dataclass_field(default=0, compare=False, repr=False)
 
     def departments(self) -> frozenset[int]:
-        """The department ids a ``dept`` filter accepts."""
+        """The department ids a ``dept`` filter accepts (none for a name nobody resolved:
+        ``search.names.resolve_names`` runs before any backend sees the query)."""
         if self.department_ids is not None:
             return self.department_ids
-        return frozenset({int(self.value)})
+        return frozenset({int(self.value)}) if is_department_id(self.value) else frozenset()
+
+
+def is_department_id(value: str) -> bool:
+    return value.isascii() and value.isdigit() and int(value) <= MAX_DEPARTMENT_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,9 +386,11 @@ class _Parser:
             at = datetime(day.year, day.month, day.day, tzinfo=self._zone).astimezone(UTC)
             return Filter(name, value, at=at)
         if name == "dept":
-            if not (value.isascii() and value.isdigit()) or int(value) > MAX_DEPARTMENT_ID:
-                raise QuerySyntaxError("dept: takes a department id (a number)", value_position)
-            return Filter(name, str(int(value)))
+            if value.isascii() and value.isdigit():
+                if not is_department_id(value):
+                    raise QuerySyntaxError("dept: takes a department id (a number) or name", value_position)
+                return Filter(name, str(int(value)), position=value_position)
+            return Filter(name, value, position=value_position)  # a name (search.names)
         choices = {"has": HAS_VALUES, "severity": SEVERITY_VALUES, "sentiment": SENTIMENT_VALUES}.get(name)
         if choices is not None:
             if value.lower() not in choices:
@@ -386,7 +398,7 @@ class _Parser:
             return Filter(name, value.lower())
         if name == "type":
             return Filter(name, value.lower())
-        return Filter(name, value)
+        return Filter(name, value, position=value_position)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -422,18 +434,30 @@ def positive_texts(query: Query) -> list[Term | Phrase]:
     return found
 
 
+def map_filters(query: Query, change: Callable[[Filter], Filter]) -> Query:
+    """``query`` with every filter replaced by ``change(filter)`` (also under NOT and OR)."""
+    if isinstance(query, Filter):
+        return change(query)
+    if isinstance(query, And):
+        return And(tuple(map_filters(item, change) for item in query.items))
+    if isinstance(query, Or):
+        return Or(tuple(map_filters(item, change) for item in query.items))
+    if isinstance(query, Not):
+        return Not(map_filters(query.item, change))
+    return query
+
+
 def resolve_departments(query: Query, subtree: Callable[[int], Iterable[int]]) -> Query:
-    """``query`` with every ``dept:`` filter expanded to its department subtree.
+    """``query`` with every ``dept:`` filter expanded to its department subtree (a name
+    nobody resolved stays empty).
 
     ``subtree(id)`` is e.g. ``lambda d: archive.directory.repository.department_subtree(session, corp, d)``.
     """
-    if isinstance(query, Filter) and query.field == "dept":
-        root = int(query.value)
-        return replace(query, department_ids=frozenset({root, *subtree(root)}))
-    if isinstance(query, And):
-        return And(tuple(resolve_departments(item, subtree) for item in query.items))
-    if isinstance(query, Or):
-        return Or(tuple(resolve_departments(item, subtree) for item in query.items))
-    if isinstance(query, Not):
-        return Not(resolve_departments(query.item, subtree))
-    return query
+
+    def expand(item: Filter) -> Filter:
+        if item.field != "dept" or not is_department_id(item.value):
+            return item
+        root = int(item.value)
+        return replace(item, department_ids=frozenset({root, *subtree(root)}))
+
+    return map_filters(query, expand)

@@ -21,19 +21,14 @@ from litestar.params import JSONBody
 
 from api.auth.guards import context_of, principal_of, purpose_of, requires
 from api.routes.content import through_gate
-from api.routes.search import backend_of, corps_of, search_scope
+from api.routes.search import backend_of, open_search_scope
 from api.schemas import Id
 from api.timerange import utc_instant
-from archive.clock import utcnow
 from audit.access import exports
-from audit.access.gate import AccessGate
 from audit.security.errors import InvalidInput
 from audit.security.roles import Permission
-from audit.security.scope import DataScope
-from config.database import session_scope
 from search.backend import MAX_LIMIT, SearchRequest
-from search.departments import expand_departments
-from search.query import Query, parse_query
+from search.query import parse_query
 
 MANIFEST_FILE_NAME = "manifest.json"
 DEFAULT_MAX_MESSAGES = 10_000
@@ -65,13 +60,7 @@ async def _search_ids(request: Request[Any, Any, Any], text: str, corp_id: str |
     context, principal, purpose = context_of(request), principal_of(request), purpose_of(request)
     query = parse_query(text, zone=ZoneInfo(context.settings.search.timezone))  # QuerySyntaxError → 400
 
-    def open_scope() -> tuple[DataScope, Query]:
-        with session_scope(context.session_factory) as session:
-            scope = AccessGate.open(session, principal, purpose=purpose, now=utcnow(), lock=False).scope
-            return scope, expand_departments(session, query, corps_of(context, corp_id))
-
-    data_scope, query = await to_thread.run_sync(open_scope)
-    scope = search_scope(data_scope)
+    _, scope, query = await to_thread.run_sync(open_search_scope, context, principal, purpose, query, corp_id)
     backend, cursor = backend_of(request), None
     ids: list[int] = []
     while True:
@@ -95,7 +84,8 @@ async def _search_ids(request: Request[Any, Any, Any], text: str, corp_id: str |
 )
 async def export_content(request: Request[Any, Any, Any], data: JSONBody[ExportRequest]) -> Response[bytes]:
     """Export messages in your scope as a ZIP of ``messages.jsonl`` (one message per line:
-    msgid, time, sender, recipients, type, text, media_sha256) and ``manifest.json`` (the
+    msgid, time, sender, recipients, type, text, media_sha256, and the display names
+    sender_name, sender_synced, recipient_names) and ``manifest.json`` (the
     file's SHA-256, count, selection, who, when, purpose, the archive's chain heads).
     Needs a purpose; logged with the exported message ids."""
     if (data.query is None) == (data.conversation_id is None):

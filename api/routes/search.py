@@ -1,6 +1,7 @@
 """Full-text search over the archive, through the access gate: the caller's scope becomes
-the backend's ``SearchScope`` and the search is logged (query, result count, purpose)
-before any hit is returned."""
+the backend's ``SearchScope`` (people and conversations as they are now: ADR 0021), names
+in filters become ids (``search.names``; unknown or ambiguous → 400 with the candidates),
+and the search is logged (query, result count, purpose) before any hit is returned."""
 
 from __future__ import annotations
 
@@ -12,21 +13,24 @@ from litestar import Litestar, Request, get
 from litestar.params import FromQuery, QueryParameter
 
 from api.auth.guards import context_of, principal_of, purpose_of, requires
-from api.schemas import SearchFacetValue, SearchHitOut, SearchResultOut
+from api.schemas import SearchFacetValue, SearchResultOut, search_hit_out
 from archive.clock import utcnow
+from archive.directory.names import Names, display_names
 from audit.access.gate import AccessGate
 from audit.security.errors import InvalidInput
+from audit.security.principal import Principal
 from audit.security.roles import Permission
 from audit.security.scope import DataScope
 from config.database import session_scope
 from search.backend import FACETS, MAX_LIMIT, SearchBackend, SearchPage, SearchRequest, SearchScope
-from search.departments import expand_departments
+from search.prepare import prepare_search
 from search.query import Query, parse_query
 
 if TYPE_CHECKING:
     from api.context import AppContext
 
 BACKEND_STATE = "search_backend"
+NAMED_FACETS = ("sender", "room")  # facets whose values are WeCom ids
 
 
 def corps_of(context: AppContext, corp_id: str | None) -> list[str]:
@@ -34,12 +38,14 @@ def corps_of(context: AppContext, corp_id: str | None) -> list[str]:
     return [corp_id] if corp_id else [corp.corp_id for corp in context.settings.corps()]
 
 
-def search_scope(scope: DataScope) -> SearchScope:
-    return SearchScope(
-        department_ids=None if scope.everything else scope.department_ids,
-        conversation_ids=scope.conversation_ids,
-        excluded_people=scope.excluded_people,
-    )
+def open_search_scope(
+    context: AppContext, principal: Principal, purpose: str | None, query: Query, corp_id: str | None
+) -> tuple[DataScope, SearchScope, Query]:
+    """The caller's gate scope, the backend's scope and the query with ids only, read in one
+    transaction (the gate is opened without a lock: the caller records the search itself)."""
+    with session_scope(context.session_factory) as session:
+        scope = AccessGate.open(session, principal, purpose=purpose, now=utcnow(), lock=False).scope
+        return scope, *prepare_search(session, scope, query, corps_of(context, corp_id))
 
 
 async def open_search(app: Litestar) -> None:
@@ -72,12 +78,7 @@ async def search(
     query = parse_query(q, zone=ZoneInfo(context.settings.search.timezone))  # QuerySyntaxError → 400
     now = utcnow()
 
-    def open_scope() -> tuple[DataScope, Query]:
-        with session_scope(context.session_factory) as session:
-            scope = AccessGate.open(session, principal, purpose=purpose, now=now, lock=False).scope
-            return scope, expand_departments(session, query, corps_of(context, corp_id))
-
-    def record(page: SearchPage, scope: DataScope, used_purpose: str) -> None:
+    def record(page: SearchPage, scope: DataScope, used_purpose: str) -> Names:
         with session_scope(context.session_factory) as session:
             gate = AccessGate(session, principal, scope, used_purpose, now)
             gate.record(
@@ -90,8 +91,12 @@ async def search(
                 },
                 len(page.hits),
             )
+            ids = {p for hit in page.hits for p in (hit.sender, hit.roomid) if p}
+            ids |= {value for name in NAMED_FACETS for value, _ in page.facets.get(name, ())}
+            return display_names(session, corp_id, ids)
 
-    scope, query = await to_thread.run_sync(open_scope)
+    opened = await to_thread.run_sync(open_search_scope, context, principal, purpose, query, corp_id)
+    scope, backend_scope, query = opened
     used_purpose = purpose or principal.purpose or ""
     try:
         search_request = SearchRequest(
@@ -101,32 +106,21 @@ async def search(
             limit=limit,
             cursor=cursor,
             facets=tuple(facet or ()),
-            scope=search_scope(scope),
+            scope=backend_scope,
         )
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
     page = await backend_of(request).search(search_request)
-    await to_thread.run_sync(record, page, scope, used_purpose)  # logged before any hit leaves
+    names = await to_thread.run_sync(record, page, scope, used_purpose)  # logged before any hit leaves
     return SearchResultOut(
-        hits=[
-            SearchHitOut(
-                hit.message_id,
-                hit.msgid,
-                hit.corp_id,
-                hit.conversation_id,
-                hit.roomid,
-                hit.msgtime,
-                hit.sender,
-                hit.msgtype,
-                hit.text,
-                list(hit.highlights),
-                hit.score,
-            )
-            for hit in page.hits
-        ],
+        hits=[search_hit_out(hit, names) for hit in page.hits],
         total=page.total,
         next_cursor=page.next_cursor,
         facets={
-            name: [SearchFacetValue(value, count) for value, count in values] for name, values in page.facets.items()
+            name: [
+                SearchFacetValue(value, count, names.label(value) if name in NAMED_FACETS else None)
+                for value, count in values
+            ]
+            for name, values in page.facets.items()
         },
     )

@@ -1,9 +1,13 @@
 """Read side of handover cases for the API and the console: which cases a caller may see,
 case summaries, and a customer's dossier through the access gate.
 
-A case is visible when the caller's data scope covers one of the departments the member
-belonged to when the case was opened (``HandoverCase.department_ids``), or the scope is
-company-wide. Everything but the dossier is case metadata (names, risks, decisions,
+A case is visible when the member is in the caller's data scope *now* (a member of one of
+its departments: a member who moves takes their cases along, as the access gate takes their
+conversations; a member who left keeps their last memberships; one the directory lists in
+no department goes by the departments recorded at opening), or the scope is company-wide.
+``HandoverCase.department_ids`` records where the member was when the case was opened (the
+report shows it); it no longer decides who sees the case (ADR 0021).
+Everything but the dossier is case metadata (names, risks, decisions,
 outcomes, counts); the dossier holds short chat excerpts, so it is read through
 :class:`audit.access.gate.AccessGate` (``content:read``, a purpose, an access-log row).
 
@@ -63,8 +67,23 @@ class CaseSummary:
     signed_off_at: datetime | None
 
 
-def case_visible(scope: DataScope, case: HandoverCase) -> bool:
-    return scope.everything or bool(scope.department_ids & set(case.department_ids or ()))
+def case_visible(session: Session, scope: DataScope, case: HandoverCase) -> bool:
+    if scope.everything or case.handover_userid in scope.member_ids:
+        return True
+    if not scope.department_ids & set(case.department_ids or ()):
+        return False
+    # The directory lists no department for the member (not synced, or never listed): the
+    # departments recorded when the case was opened are all there is to go by.
+    return not _has_departments(session, case.corp_id, case.handover_userid)
+
+
+def _has_departments(session: Session, corp_id: str, userid: str) -> bool:
+    found = session.execute(
+        select(DirectoryMembership.dept_id)
+        .where(DirectoryMembership.corp_id == corp_id, DirectoryMembership.userid == userid)
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def visible_case(session: Session, principal: Principal, case_id: int) -> HandoverCase:
@@ -72,7 +91,7 @@ def visible_case(session: Session, principal: Principal, case_id: int) -> Handov
     case = session.get(HandoverCase, case_id)
     if case is None:
         raise NotFound(f"there is no handover case {case_id}", hint="list the cases: GET /api/v1/handover/cases")
-    if not case_visible(resolve_scope(session, principal), case):
+    if not case_visible(session, resolve_scope(session, principal), case):
         raise OutOfScope("this case's member is outside your department scope")
     return case
 
@@ -151,7 +170,7 @@ def list_cases(
         if cursor is not None:
             query = query.where(HandoverCase.id < cursor)
         batch = list(session.execute(query).scalars())
-        found.extend(case for case in batch if case_visible(scope, case))
+        found.extend(case for case in batch if case_visible(session, scope, case))
         if len(batch) < SCAN_BATCH_CASES:
             break
         cursor = batch[-1].id

@@ -17,6 +17,7 @@ statistics, like the embedded backend's: relevance pages stay stable under inser
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from search.backend import SearchScope
@@ -145,21 +146,35 @@ def scope_filters(corp_id: str | None, scope: SearchScope | None) -> tuple[list[
         return filters, must_not
     if scope.excluded_people:
         must_not.append({"terms": {"participants": sorted(scope.excluded_people)}})
-    if scope.department_ids is not None:
+    if scope.excluded_conversation_ids:
+        must_not.append(_terms("conversation_id", sorted(scope.excluded_conversation_ids)))
+    if scope.member_ids is not None:
         visible: list[Dsl] = []
-        if scope.department_ids:
+        if scope.member_ids:
             # A message outside any conversation (a corp switch) is for company-wide scopes
             # only, as everywhere else (``audit.security.scope.conversation_id_visible``).
-            in_departments: list[Dsl] = [
-                {"terms": {"department_ids": sorted(scope.department_ids)}},
+            by_members: list[Dsl] = [
+                {"terms": {"staff_ids": sorted(scope.member_ids)}},
                 {"exists": {"field": "conversation_id"}},
             ]
-            visible.append({"bool": {"filter": in_departments}})
+            visible.append({"bool": {"filter": by_members}})
         if scope.conversation_ids:
-            visible.append({"terms": {"conversation_id": sorted(scope.conversation_ids)}})
-        # No grant at all: nothing is visible (an empty ``should`` would match everything).
+            visible.append(_terms("conversation_id", sorted(scope.conversation_ids)))
+        # No member and no conversation: nothing is visible (an empty ``should`` matches all).
         filters.append({"bool": {"should": visible, "minimum_should_match": 1}} if visible else {"match_none": {}})
     return filters, must_not
+
+
+# Elasticsearch refuses a ``terms`` query with more values than ``index.max_terms_count``
+# (65,536 by default); a scope's conversations are split into several clauses below that.
+TERMS_CHUNK = 50_000
+
+
+def _terms(field: str, values: Sequence[int | str]) -> Dsl:
+    chunks = [list(values[start : start + TERMS_CHUNK]) for start in range(0, len(values), TERMS_CHUNK)]
+    if len(chunks) == 1:
+        return {"terms": {field: chunks[0]}}
+    return {"bool": {"should": [{"terms": {field: chunk}} for chunk in chunks], "minimum_should_match": 1}}
 
 
 def search_query(query: Query, corp_id: str | None, scope: SearchScope | None, words: str | None) -> Dsl:

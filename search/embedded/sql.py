@@ -10,6 +10,7 @@ distance on the folded text (``wa_near``), so it never over-matches.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -213,6 +214,18 @@ def _row_id(query: Filter) -> int:
     return int(query.at.timestamp() * 1000) << TIME_SHIFT
 
 
+# Up to this many ids are bound one parameter each (as before ADR 0021); beyond, one JSON
+# parameter: a scope may carry more conversation ids than SQLite accepts parameters.
+BOUND_IDS_LIMIT = 500
+
+
+def _ids_in(column: str, ids: frozenset[int]) -> tuple[str, list[Any]]:
+    ordered = sorted(ids)
+    if len(ordered) <= BOUND_IDS_LIMIT:
+        return f"{column} IN ({', '.join('?' for _ in ordered)})", list(ordered)
+    return f"{column} IN (SELECT value FROM json_each(?))", [json.dumps(ordered)]
+
+
 def _add_scope(result: Plan, scope: SearchScope) -> None:
     if scope.excluded_people:
         # Participants: the sender plus recipients, staff and customers (multi-valued rows).
@@ -220,18 +233,23 @@ def _add_scope(result: Plan, scope: SearchScope) -> None:
         sql, params = _values_in(("to", "staff", "customer"), people)
         marks = ", ".join("?" for _ in people)
         result.add(f"NOT (d.sender IN ({marks}) OR {sql})", [*people, *params])
-    if scope.department_ids is not None:
-        sql, params = _values_in(("dept",), [str(dept) for dept in sorted(scope.department_ids)])
+    if scope.excluded_conversation_ids:
+        sql, params = _ids_in("d.conversation_id", scope.excluded_conversation_ids)
+        result.add(f"d.conversation_id IS NULL OR NOT ({sql})", params)
+    if scope.member_ids is not None:
         # A message outside any conversation (a corp switch) is for company-wide scopes only,
         # as everywhere else (``audit.security.scope.conversation_id_visible``).
-        sql = f"d.conversation_id IS NOT NULL AND ({sql})"
-        if not scope.department_ids:
-            sql, params = "0", []
+        parts: list[str] = []
+        params = []
+        if scope.member_ids:
+            staff_sql, staff_params = _values_in(("staff",), sorted(scope.member_ids))
+            parts.append(f"d.conversation_id IS NOT NULL AND {staff_sql}")
+            params.extend(staff_params)
         if scope.conversation_ids:
-            marks = ", ".join("?" for _ in scope.conversation_ids)
-            sql = f"({sql}) OR d.conversation_id IN ({marks})"
-            params = [*params, *sorted(scope.conversation_ids)]
-        result.add(sql, params)
+            granted_sql, granted_params = _ids_in("d.conversation_id", scope.conversation_ids)
+            parts.append(granted_sql)
+            params.extend(granted_params)
+        result.add(" OR ".join(f"({part})" for part in parts) if parts else "0", params)
 
 
 def score_expression(query: Query) -> tuple[str, list[Any]]:

@@ -104,7 +104,9 @@ def open_case_quoting(world: World) -> int:
         case = HandoverCase(
             corp_id=member.corp_id,
             kind=CaseKind.ONJOB,
-            handover_userid=member.sender,
+            # A member of the department the case is recorded under: cases follow their
+            # member's current departments (ADR 0021).
+            handover_userid=world.handover_in_member,  # type: ignore[attr-defined]
             handover_name="在职员工",
             department_ids=[world.department_id],
             status=CaseStatus.OPEN,

@@ -91,3 +91,12 @@ def test_a_malformed_query_shows_where_with_exit_code_2(tmp_path: Path, query: s
     lines = result.stderr.splitlines()
     caret = next(line for line in lines if line.strip() == "^")
     assert lines[lines.index(caret) - 1] == query
+
+
+def test_a_name_that_matches_nothing_is_one_line_with_exit_code_2(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WECOM_")}
+    result = cli({**env, "WECOM_AUDIT_DATA_DIR": str(tmp_path)}, "search", "返利 from:郝欣亮")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "from:郝欣亮 matches nothing" in line

@@ -250,17 +250,62 @@ def test_after_and_before_are_read_in_the_query_zone(search_backend: BackendFact
 def test_corp_and_scope(search_backend: BackendFactory, corpus: Corpus) -> None:
     assert msgids(search_all(search_backend, "返利", corp_id="corp-b")) == expected(corpus, "返利", corp_id="corp-b")
     scopes = [
-        SearchScope(department_ids=frozenset({2})),
-        SearchScope(department_ids=frozenset({4}), conversation_ids=frozenset({101, 102})),
-        SearchScope(department_ids=frozenset(), conversation_ids=frozenset({103})),
+        SearchScope(member_ids=frozenset({"zhangsan"})),
+        SearchScope(member_ids=frozenset({"wangwu"}), conversation_ids=frozenset({101, 102})),
+        SearchScope(member_ids=frozenset(), conversation_ids=frozenset({103})),
+        SearchScope(member_ids=frozenset()),  # nobody and nothing granted: nothing
         SearchScope(excluded_people=frozenset({"wangwu"})),
-        SearchScope(department_ids=frozenset({2, 3}), excluded_people=frozenset({"wmcustomer1"})),
+        SearchScope(member_ids=frozenset({"zhangsan", "lisi"}), excluded_people=frozenset({"wmcustomer1"})),
+        # The gate hides a whole conversation a protected person took part in, also the
+        # messages they are not in; company-wide and department scopes alike.
+        SearchScope(excluded_conversation_ids=frozenset({102})),
+        SearchScope(
+            member_ids=frozenset({"lisi"}),
+            conversation_ids=frozenset({104}),
+            excluded_conversation_ids=frozenset({104, 105}),
+        ),
     ]
     for scope in scopes:
         for query in ("返利", "", "鑫 OR vx123"):
             page = search_all(search_backend, query, scope=scope)
             assert msgids(page) == expected(corpus, query, scope=scope), (scope, query)
             assert page.total == len(expected(corpus, query, scope=scope))
+
+
+def test_a_scope_with_more_conversations_than_a_query_takes_parameters(
+    search_backend: BackendFactory, corpus: Corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hundreds of granted or excluded conversations: SQLite gets them as one JSON parameter,
+    Elasticsearch as several ``terms`` clauses (split at 100 here, at 50,000 for real)."""
+    from search.elasticsearch import dsl
+
+    monkeypatch.setattr(dsl, "TERMS_CHUNK", 100)
+    scope = SearchScope(
+        member_ids=frozenset({"wangwu"}),
+        conversation_ids=frozenset(range(1000, 1700)) | {103, 105},
+        excluded_conversation_ids=frozenset(range(2000, 2600)) | {105},
+    )
+    for query in ("返利", ""):
+        page = search_all(search_backend, query, scope=scope)
+        assert msgids(page) == expected(corpus, query, scope=scope), query
+        assert page.total == len(expected(corpus, query, scope=scope))
+
+
+def test_scopes_follow_people_not_the_departments_the_index_stored(search_backend: BackendFactory) -> None:
+    """A member moved from department 2 to 3 after their messages were indexed: the index
+    still says department 2, but a scope names the members a department has *now*."""
+    rng = random.Random(3)
+    people = {"sender": "zhangsan", "recipients": ("wmcustomer1",), "customer_ids": ("wmcustomer1",)}
+    docs = [
+        make_document(number, "返利", rng, **people, staff_ids=("zhangsan",), department_ids=(2,)) for number in (1, 2)
+    ]
+    assert all(doc.department_ids == (2,) for doc in docs)  # what the index keeps
+    run(search_backend, lambda backend: backend.index(docs))
+    old_department = SearchScope(member_ids=frozenset({"lisi"}))  # zhangsan has left it
+    new_department = SearchScope(member_ids=frozenset({"zhangsan", "wangwu"}))
+    assert msgids(search_all(search_backend, "返利", scope=old_department)) == set()
+    assert msgids(search_all(search_backend, "返利", scope=new_department)) == {"msg-00001", "msg-00002"}
+    assert search_all(search_backend, "dept:2 返利").total == 2  # dept: still asks what was indexed
 
 
 # --- highlights, facets --------------------------------------------------------------------------

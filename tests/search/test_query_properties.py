@@ -88,7 +88,9 @@ def test_parse_returns_a_query_or_a_positioned_syntax_error(text: str) -> None:
         return
     for doc in SAMPLE_DOCS:
         matches(query, doc, fold_text(doc.text))
-    body = search_query(query, "corp", SearchScope(department_ids=frozenset({1})), None)
+    body = search_query(
+        query, "corp", SearchScope(member_ids=frozenset({"zhangsan"}), conversation_ids=frozenset({1})), None
+    )
     assert bool_depth(body) <= ELASTICSEARCH_MAX_BOOL_DEPTH
 
 

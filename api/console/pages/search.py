@@ -26,10 +26,11 @@ from api.console.auth import principal_of, signed_in
 from api.console.i18n import translator
 from api.console.nav import CONSOLE_PATH
 from api.console.pages.formdata import FORM_BODY, CsrfForm
-from api.console.people import People, people_of
+from api.console.people import people_of
 from api.console.render import language, render
-from api.routes.search import backend_of, corps_of, search_scope
+from api.routes.search import backend_of, corps_of
 from archive.clock import utcnow
+from archive.directory.names import Name, Names
 from audit.access.gate import AccessGate
 from audit.security.errors import PurposeRequired
 from audit.security.principal import Principal
@@ -37,9 +38,9 @@ from audit.security.roles import Permission
 from audit.security.scope import DataScope
 from config.database import session_scope
 from search import saved
-from search.backend import FACETS, SearchHit, SearchPage, SearchRequest
-from search.departments import expand_departments
+from search.backend import FACETS, SearchHit, SearchPage, SearchRequest, SearchScope
 from search.errors import QuerySyntaxError
+from search.prepare import prepare_search
 from search.query import Query, parse_query
 
 RESULTS_PER_PAGE = 50
@@ -140,7 +141,8 @@ class SaveForm(msgspec.Struct):
 class ResultRow:
     hit: SearchHit
     segments: list[tuple[str, bool]]  # (text, highlighted)
-    sender: str
+    sender: Name
+    room: Name | None
     link: str | None
 
 
@@ -167,14 +169,13 @@ def segments(text: str, spans: tuple[tuple[int, int], ...], limit: int = SNIPPET
     return pieces
 
 
-def _facet_label(name: str, value: str, people: People, translate: Any) -> str:
-    if name == "sender":
-        return people.name(value)
+def _facet_label(name: str, value: str, people: Names, translate: Any) -> str | Name:
+    """A facet value as shown: people and rooms by name (the template adds the id)."""
+    if name in ("sender", "room"):
+        return people.of(value)
     if name == "type":
         label = translate(f"msg.{value}")
         return str(label) if label != f"msg.{value}" else value
-    if name == "room":
-        return f"…{value[-6:]}" if len(value) > 8 else value
     return value
 
 
@@ -196,12 +197,15 @@ async def run_search(
     query = parse_query(q, zone=ZoneInfo(context.settings.search.timezone))
     now = utcnow()
 
-    def open_scope() -> tuple[DataScope, Query, str]:
+    def open_scope() -> tuple[DataScope, SearchScope, Query, str]:
+        # Names become ids here: an unknown or ambiguous one raises a QuerySyntaxError the
+        # page shows with the candidates (search.names).
         with session_scope(context.session_factory) as session:
             gate = AccessGate.open(session, principal, purpose=None, now=now, lock=False)
-            return gate.scope, expand_departments(session, query, corps_of(context, None)), gate.purpose
+            backend_scope, resolved = prepare_search(session, gate.scope, query, corps_of(context, None))
+            return gate.scope, backend_scope, resolved, gate.purpose
 
-    scope, expanded, purpose = await to_thread.run_sync(open_scope)
+    scope, backend_scope, expanded, purpose = await to_thread.run_sync(open_scope)
     page = await backend_of(request).search(
         SearchRequest(
             expanded,
@@ -209,7 +213,7 @@ async def run_search(
             limit=RESULTS_PER_PAGE,
             cursor=cursor,
             facets=FACETS,
-            scope=search_scope(scope),
+            scope=backend_scope,
         )
     )
 
@@ -230,12 +234,13 @@ async def run_search(
     return page
 
 
-def _rows(page: SearchPage, people: People, q: str) -> list[ResultRow]:
+def _rows(page: SearchPage, people: Names, q: str) -> list[ResultRow]:
     return [
         ResultRow(
             hit,
             segments(hit.text, hit.highlights),
-            people.name(hit.sender),
+            people.of(hit.sender),
+            people.of(hit.roomid) if hit.roomid else None,
             f"{CONSOLE_PATH}/conversations/{hit.conversation_id}?anchor={hit.message_id}&q={_quote(q)}"
             if hit.conversation_id is not None
             else None,
@@ -270,11 +275,11 @@ async def search_page(
         except QuerySyntaxError as error:
             syntax_error = error
 
-    def load() -> tuple[list[saved.SavedSearchView], People]:
+    def load() -> tuple[list[saved.SavedSearchView], Names]:
         with session_scope(context.session_factory) as session:
-            senders = {hit.sender for hit in page.hits} if page else set()
-            senders |= {value for value, _ in (page.facets.get("sender", []) if page else [])}
-            return saved.list_saved(session, principal.user_id), people_of(session, senders)
+            ids = {p for hit in page.hits for p in (hit.sender, hit.roomid) if p} if page else set()
+            ids |= {value for name in ("sender", "room") for value, _ in (page.facets.get(name, []) if page else [])}
+            return saved.list_saved(session, principal.user_id), people_of(session, ids)
 
     saved_searches, people = await to_thread.run_sync(load)
     facets = []
