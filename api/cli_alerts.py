@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy.orm import Session
@@ -25,10 +26,12 @@ from sqlalchemy.orm import Session
 from api.cli_support import open_context
 from api.context import AppContext
 from archive.clock import utcnow
+from archive.directory.names import Place, display_names, places_of
 from audit.alerts import routing
 from audit.alerts import service as alerts
 from audit.alerts.errors import AlertError
 from audit.alerts.models import Alert
+from audit.alerts.visibility import PERSON_KEYS
 from audit.detect.engine import load_rules
 from audit.detect.hits import Severity
 from audit.detect.rules.io import read_rules
@@ -105,12 +108,25 @@ def register(app: typer.Typer, *, make_context: Callable[[], AppContext] = open_
                 assignee=assignee,
                 limit=limit,
             )
+            places = places_of(session, {row.conversation_id for row in rows if row.conversation_id})
             if as_json:
                 for row in rows:
-                    typer.echo(json.dumps(_alert_json(row), ensure_ascii=False))
+                    typer.echo(json.dumps(_alert_json(row, places), ensure_ascii=False))
                 return
             table = Table(title=f"Alerts ({len(rows)})")
-            for column in ("id", "severity", "status", "category", "rule", "conversation", "msgs", "assignee", "seen"):
+            columns = (
+                "id",
+                "severity",
+                "status",
+                "category",
+                "rule",
+                "conversation",
+                "where",
+                "msgs",
+                "assignee",
+                "seen",
+            )
+            for column in columns:
                 table.add_column(column)
             zone = ZoneInfo(context.settings.detection.timezone)
             for row in rows:
@@ -121,6 +137,7 @@ def register(app: typer.Typer, *, make_context: Callable[[], AppContext] = open_
                     row.category,
                     row.rule,
                     str(row.conversation_id or ""),
+                    _where(places.get(row.conversation_id or 0)),
                     str(len(row.message_ids)),
                     row.assignee or "",
                     row.last_seen_at.astimezone(zone).strftime("%m-%d %H:%M"),
@@ -134,7 +151,14 @@ def register(app: typer.Typer, *, make_context: Callable[[], AppContext] = open_
             row = alerts.get_alert(session, alert_id)
             if row is None:
                 raise AlertError(f"alert {alert_id} does not exist")
-            console.print_json(json.dumps(_alert_json(row), ensure_ascii=False))
+            places = places_of(session, {row.conversation_id} if row.conversation_id else set())
+            console.print_json(json.dumps(_alert_json(row, places), ensure_ascii=False))
+            named = [str(row.explanation[key]) for key in PERSON_KEYS if row.explanation.get(key)]
+            if places.get(row.conversation_id or 0):
+                console.print(f"Where: {_where(places[row.conversation_id or 0])}", highlight=False)
+            if named:
+                people = display_names(session, row.corp_id, named)
+                console.print(f"People: {', '.join(escape(people.of(p).with_id()) for p in named)}", highlight=False)
             console.print(f"Allowed next: {', '.join(review.allowed_actions(row.status)) or 'none'}")
             trail = Table(title="Audit trail")
             for column in ("at", "actor", "action", "from", "to", "note"):
@@ -434,7 +458,16 @@ def _when(value: str, zone: ZoneInfo) -> datetime:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)
 
 
-def _alert_json(row: Alert) -> dict[str, Any]:
+def _where(place: Place | None) -> str:
+    """Where an alert happened, by name with the ids (a user may need to copy one)."""
+    if place is None:
+        return ""
+    joined = " ↔ ".join(escape(name.with_id()) for name in place.names)
+    return f"群 {joined}" if place.kind == "group" else joined
+
+
+def _alert_json(row: Alert, places: dict[int, Place]) -> dict[str, Any]:
+    place = places.get(row.conversation_id or 0)
     return {
         "id": row.id,
         "corp_id": row.corp_id,
@@ -444,6 +477,9 @@ def _alert_json(row: Alert) -> dict[str, Any]:
         "rule": row.rule,
         "source": row.source,
         "conversation_id": row.conversation_id,
+        "where": [{"id": n.id, "name": n.label, "kind": n.kind, "synced": n.synced} for n in place.names]
+        if place
+        else [],
         "message_ids": row.message_ids,
         "assignee": row.assignee,
         "disposition": row.disposition,

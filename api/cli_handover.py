@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from api.cli_support import fail, open_context
 from api.context import AppContext
 from archive.clock import utcnow
+from archive.directory.names import Names, display_names
 from archive.errors import ArchiveError
 from archive.wecom.contacts import WeComContacts
 from audit.handover import service as handover
@@ -165,7 +166,9 @@ def open_case(
 def show(case_id: int) -> None:
     """One case: its customers (risk, suggestion, decision, outcome) and groups."""
 
-    def read(session: Session) -> tuple[HandoverCase, list[HandoverCustomer], list[HandoverGroup], list[Reason]]:
+    def read(
+        session: Session,
+    ) -> tuple[HandoverCase, list[HandoverCustomer], list[HandoverGroup], list[Reason], Names]:
         case = handover.load_case(session, case_id)
         customers = list(
             session.execute(
@@ -178,10 +181,13 @@ def show(case_id: int) -> None:
             ).scalars()
         )
         blockers = handover.sign_off_blockers(session, case)
+        lines: list[HandoverCustomer | HandoverGroup] = [*customers, *groups]
+        members = {p for line in lines for p in (line.successor_userid, line.suggested_successor) if p}
+        names = display_names(session, case.corp_id, members)
         session.expunge_all()
-        return case, customers, groups, blockers
+        return case, customers, groups, blockers, names
 
-    case, customers, groups, blockers = _in_session(read)
+    case, customers, groups, blockers, names = _in_session(read)
     console.print(
         f"[bold]Case {case.id}[/] · {case.handover_name} ({case.handover_userid}) · {case.kind} · "
         f"[bold]{case.status}[/] · opened {case.opened_at:%Y-%m-%d %H:%M} UTC by {case.opened_by}"
@@ -192,13 +198,13 @@ def show(case_id: int) -> None:
     for row in customers:
         decision = row.decision or "—"
         if row.decision == Decision.TRANSFER:
-            decision = f"→ {row.successor_userid}"
+            decision = f"→ {_member(names, row.successor_userid)}"
         state = row.state if not row.errcode else f"{row.state} ({row.errcode})"
         table.add_row(
             row.external_userid,
             row.name + (" [yellow]✗ deleted[/]" if row.deleted_before_leaving else ""),
             row.risk,
-            _suggested(row),
+            _suggested(row, names),
             decision,
             f"[{STATE_STYLES.get(row.state, 'white')}]{state}[/]",
         )
@@ -206,13 +212,17 @@ def show(case_id: int) -> None:
     if groups:
         group_table = Table("group", "name", "members", "suggested", "decision", "state", title="Customer groups")
         for group in groups:
-            decision = f"→ {group.successor_userid}" if group.decision == Decision.TRANSFER else group.decision or "—"
+            decision = (
+                f"→ {_member(names, group.successor_userid)}"
+                if group.decision == Decision.TRANSFER
+                else group.decision or "—"
+            )
             state = group.state if not group.errcode else f"{group.state} ({group.errcode})"
             group_table.add_row(
                 group.chat_id,
                 group.name,
                 str(group.member_count),
-                group.suggested_successor or "—",
+                _member(names, group.suggested_successor),
                 decision,
                 f"[{STATE_STYLES.get(group.state, 'white')}]{state}[/]",
             )
@@ -224,10 +234,14 @@ def show(case_id: int) -> None:
         console.print("[yellow]Not ready for sign-off:[/] " + "; ".join(blocker.text("en") for blocker in blockers))
 
 
-def _suggested(row: HandoverCustomer) -> str:
+def _member(names: Names, userid: str | None) -> str:
+    return escape(names.of(userid).with_id()) if userid else "—"
+
+
+def _suggested(row: HandoverCustomer, names: Names) -> str:
     """The suggested successor and, dimmed below, why (in English)."""
     reason = describe(row.suggestion_reason, "en")
-    return (row.suggested_successor or "—") + (f"\n[dim]{escape(reason)}[/]" if reason else "")
+    return _member(names, row.suggested_successor) + (f"\n[dim]{escape(reason)}[/]" if reason else "")
 
 
 @handover_app.command("decide")

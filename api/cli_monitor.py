@@ -13,12 +13,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
 from api.cli_support import fail, open_context
 from api.context import AppContext
 from archive.clock import utcnow
+from archive.directory.names import display_names
 from audit.monitor import queries
 from audit.monitor.jobs import policy_from_settings, run_corp
 from audit.monitor.service import MonitorService
@@ -121,10 +123,13 @@ def register(app: typer.Typer, *, make_context: Callable[[], AppContext] = open_
         try:
             with session_scope(context.session_factory) as session:
                 ranked = queries.rank_groups(session, corp_id, first, last, limit=limit)
+                names = display_names(session, corp_id, {g.roomid for g in ranked if g.roomid})
         finally:
             context.close()
         if as_json:
-            _json([asdict(group) for group in ranked])
+            _json(
+                [asdict(group) | {"room_name": names.label(group.roomid) if group.roomid else None} for group in ranked]
+            )
             return
         if not ranked:
             console.print(f"No group activity from {first} to {last}. Run `wecom-audit monitor run` after a pull.")
@@ -134,7 +139,7 @@ def register(app: typer.Typer, *, make_context: Callable[[], AppContext] = open_
             table.add_column(column, justify="left" if column == "room" else "right")
         for group in ranked:
             table.add_row(
-                group.roomid or str(group.conversation_id),
+                escape(names.of(group.roomid).with_id()) if group.roomid else str(group.conversation_id),
                 f"{group.risk_score:.1f}",
                 f"{group.messages:,}",
                 f"{group.negative_share:.0%}" if group.scored else "–",
@@ -168,12 +173,20 @@ def register(app: typer.Typer, *, make_context: Callable[[], AppContext] = open_
                     raise fail(f"No group {room!r} in the archive of {corp_id}.", "`wecom-audit groups top` lists them")
                 series = queries.group_series(session, conversation_id, first, last)
                 words = queries.top_words(session, conversation_id, words_day)
+                shown = display_names(session, corp_id, [room]).of(room)
         finally:
             context.close()
         if as_json:
-            _json({"room": room, "series": [asdict(p) for p in series], "top_words": [asdict(w) for w in words]})
+            _json(
+                {
+                    "room": room,
+                    "room_name": shown.label,
+                    "series": [asdict(p) for p in series],
+                    "top_words": [asdict(w) for w in words],
+                }
+            )
             return
-        table = Table(title=f"Group {room}, {first} … {last}")
+        table = Table(title=f"Group {escape(shown.with_id())}, {first} … {last}")
         for column in ("day", "messages", "members", "negative", "hits", "complaints", "unanswered", "categories"):
             table.add_column(column, justify="left" if column in ("day", "categories") else "right")
         for point in series:
@@ -208,10 +221,11 @@ def register(app: typer.Typer, *, make_context: Callable[[], AppContext] = open_
         try:
             with session_scope(context.session_factory) as session:
                 rows = queries.employee_metrics(session, corp_id, first, last, employee=employee)
+                names = display_names(session, corp_id, {row.employee for row in rows})
         finally:
             context.close()
         if as_json:
-            _json([asdict(row) for row in rows])
+            _json([asdict(row) | {"employee_name": names.label(row.employee)} for row in rows])
             return
         if not rows:
             console.print(f"No customer threads from {first} to {last}.")
@@ -221,7 +235,7 @@ def register(app: typer.Typer, *, make_context: Callable[[], AppContext] = open_
             table.add_column(column, justify="left" if column == "employee" else "right")
         for row in rows:
             table.add_row(
-                row.employee,
+                escape(names.of(row.employee).with_id()),
                 str(row.threads),
                 f"{row.reply_rate:.0%}",
                 f"{row.on_time_rate:.0%}",

@@ -9,6 +9,9 @@ import msgspec
 
 from archive.completeness.alerts import AlertSnapshot
 from archive.completeness.service import GapSummary, LagReport, SeqGap
+from archive.consent.service import ConsentCoverage
+from archive.directory.names import Name, Names
+from search.backend import SearchHit
 
 # A database id (signed 64-bit, positive).
 Id = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
@@ -50,6 +53,9 @@ class CompletenessView(msgspec.Struct, frozen=True):
     first_gaps: list[SeqGap]
     lag: LagReport
     open_alerts: list[AlertSnapshot]
+    # Archived member–customer pairs by consent: WeCom archives nothing of a pair until the
+    # customer agrees, so quiet pairs without consent are not data loss (archive.consent).
+    consent: ConsentCoverage | None = None
 
 
 # --- authentication and administration ------------------------------------------------------
@@ -176,6 +182,20 @@ class ProtectedPersonOut(msgspec.Struct, frozen=True):
 # --- content ---------------------------------------------------------------------------------
 
 
+class NameOut(msgspec.Struct, frozen=True):
+    """A WeCom id with its display name (``archive.directory.names``). ``synced`` is False
+    while the directory does not know the id yet: then ``name`` is the id itself."""
+
+    id: str
+    name: str
+    kind: str  # member / customer / group / robot
+    synced: bool
+
+    @classmethod
+    def of(cls, name: Name) -> NameOut:
+        return cls(name.id, name.label, name.kind, name.synced)
+
+
 class ConversationOut(msgspec.Struct, frozen=True):
     id: int
     corp_id: str
@@ -186,6 +206,9 @@ class ConversationOut(msgspec.Struct, frozen=True):
     first_msg_at: datetime
     last_msg_at: datetime
     message_count: int
+    # Display names (additive): the room's, and one per participant in the same order.
+    room_name: str | None = None
+    participant_names: list[NameOut] = msgspec.field(default_factory=list)
 
 
 class ConversationPage(msgspec.Struct, frozen=True):
@@ -205,6 +228,8 @@ class MessageOut(msgspec.Struct, frozen=True):
     sender: str
     recipients: list[str]
     text: str | None
+    sender_name: str | None = None
+    sender_synced: bool = False
 
 
 class MessagePage(msgspec.Struct, frozen=True):
@@ -246,11 +271,37 @@ class SearchHitOut(msgspec.Struct, frozen=True):
     text: str
     highlights: list[tuple[int, int]]
     score: float | None
+    sender_name: str | None = None
+    sender_synced: bool = False
+    room_name: str | None = None
+
+
+def search_hit_out(hit: SearchHit, names: Names) -> SearchHitOut:
+    """A search hit with its sender's and room's names (the API's and the export's shape)."""
+    sender = names.of(hit.sender)
+    return SearchHitOut(
+        hit.message_id,
+        hit.msgid,
+        hit.corp_id,
+        hit.conversation_id,
+        hit.roomid,
+        hit.msgtime,
+        hit.sender,
+        hit.msgtype,
+        hit.text,
+        list(hit.highlights),
+        hit.score,
+        sender_name=sender.label,
+        sender_synced=sender.synced,
+        room_name=names.label(hit.roomid) if hit.roomid else None,
+    )
 
 
 class SearchFacetValue(msgspec.Struct, frozen=True):
     value: str
     count: int
+    # For the sender and room facets: the value's display name.
+    name: str | None = None
 
 
 class SearchResultOut(msgspec.Struct, frozen=True):

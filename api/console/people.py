@@ -1,42 +1,28 @@
-"""Display names of the people in a page: staff by their directory name, external
-contacts and robots by a short label (the archive holds no customer names)."""
+"""Names in the console: ``archive.directory.names`` (the one resolver) over every corp, and
+the texts of the ``who`` macro (``templates/_names.html``) that shows a name with its id one
+hover away, or an id the directory has not synced yet marked as such."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from archive.directory import repository as directory
-from archive.messages import is_external_id
-from archive.repository import known_corp_ids
+from archive.directory.names import Names, display_names
+
+MESSAGES = {
+    "names.unsynced": ("未同步", "not synced"),
+    "names.unsynced_hint": (
+        "通讯录尚未同步此 ID，显示的是企业微信原始 ID；同步完成后将显示名称。",
+        "The directory has not synced this id yet: the raw WeCom id is shown until it has.",
+    ),
+}
+# Registered like a page (``pages.PAGE_MODULES``) for its texts; it serves no route.
+HANDLERS: list[Any] = []
 
 
-@dataclass(frozen=True)
-class People:
-    names: dict[str, str]
-
-    def name(self, wecom_id: str) -> str:
-        if wecom_id in self.names:
-            return self.names[wecom_id]
-        if is_external_id(wecom_id) and len(wecom_id) > 12:
-            return f"{wecom_id[:4]}…{wecom_id[-4:]}"  # external ids are long and opaque
-        return wecom_id
-
-    def is_external(self, wecom_id: str) -> bool:
-        return is_external_id(wecom_id)
-
-    def is_staff(self, wecom_id: str) -> bool:
-        return not is_external_id(wecom_id) and not wecom_id.startswith("wb")
-
-
-def people_of(session: Session, ids: Collection[str]) -> People:
-    if not ids:
-        return People({})
-    names: dict[str, str] = {}
-    for corp_id in known_corp_ids(session):
-        for userid, member in directory.members(session, corp_id).items():
-            if userid in ids:
-                names[userid] = member.name
-    return People(names)
+def people_of(session: Session, ids: Iterable[str], *, followers: Collection[str] = ()) -> Names:
+    """The names of ``ids``; ``followers`` are the members of the conversation at hand
+    (their remarks name its customers)."""
+    return display_names(session, None, ids, followers=followers)

@@ -3,7 +3,7 @@ access gate (``audit.access.gate``), which checks scope and writes the access lo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -22,8 +22,10 @@ from api.schemas import (
     MessageDetailOut,
     MessageOut,
     MessagePage,
+    NameOut,
 )
 from archive.clock import utcnow
+from archive.directory.names import Names, display_names, kind_of
 from audit.access import reads
 from audit.access.gate import AccessGate, record_denied
 from audit.security.errors import OutOfScope
@@ -52,12 +54,28 @@ def through_gate(
         raise
 
 
-def conversation_out(summary: reads.ConversationSummary) -> ConversationOut:
-    return ConversationOut(**summary.__dict__)
+def conversation_out(summary: reads.ConversationSummary, names: Names) -> ConversationOut:
+    return ConversationOut(
+        **summary.__dict__,
+        room_name=names.label(summary.roomid) if summary.roomid else None,
+        participant_names=[NameOut.of(names.of(p)) for p in summary.participants],
+    )
 
 
-def message_out(view: reads.MessageView) -> MessageOut:
-    return MessageOut(**view.__dict__)
+def message_out(view: reads.MessageView, names: Names) -> MessageOut:
+    sender = names.of(view.sender)
+    return MessageOut(**view.__dict__, sender_name=sender.label, sender_synced=sender.synced)
+
+
+def names_in(
+    gate: AccessGate,
+    conversations: Iterable[reads.ConversationSummary] = (),
+    messages: Iterable[reads.MessageView] = (),
+) -> Names:
+    """The names of everyone these conversations and messages show (one resolver call);
+    the members among them name the customers by their remarks."""
+    ids = {p for c in conversations for p in (c.roomid, *c.participants) if p} | {m.sender for m in messages}
+    return display_names(gate.session, None, ids, followers=[i for i in ids if kind_of(i) == "member"])
 
 
 @get("/api/v1/conversations", guards=READ, sync_to_thread=True)
@@ -70,14 +88,14 @@ def list_conversations(
     size = page_size(limit)
     key = decode_cursor(cursor, int)
     before_id = key[0] if key else None
-    items = through_gate(
-        request,
-        "content.conversations",
-        {"before_id": before_id},
-        lambda gate: reads.list_conversations(gate, before_id=before_id, limit=size),
-    )
+
+    def read(gate: AccessGate) -> tuple[list[reads.ConversationSummary], Names]:
+        items = reads.list_conversations(gate, before_id=before_id, limit=size)
+        return items, names_in(gate, conversations=items)
+
+    items, names = through_gate(request, "content.conversations", {"before_id": before_id}, read)
     next_cursor = encode_cursor(items[-1].id) if len(items) == size else None
-    return ConversationPage([conversation_out(item) for item in items], next_cursor)
+    return ConversationPage([conversation_out(item, names) for item in items], next_cursor)
 
 
 @get("/api/v1/conversations/{conversation_id:int}/messages", guards=READ, sync_to_thread=True)
@@ -91,22 +109,25 @@ def conversation_messages(
     size = page_size(limit)
     key = decode_cursor(cursor, datetime, int)
     after = (key[0], key[1]) if key else None
-    items = through_gate(
-        request,
-        "content.conversation",
-        {"conversation_id": conversation_id},
-        lambda gate: reads.conversation_messages(gate, conversation_id, after=after, limit=size),
-    )
+
+    def read(gate: AccessGate) -> tuple[list[reads.MessageView], Names]:
+        items = reads.conversation_messages(gate, conversation_id, after=after, limit=size)
+        return items, names_in(gate, messages=items)
+
+    items, names = through_gate(request, "content.conversation", {"conversation_id": conversation_id}, read)
     next_cursor = encode_cursor(items[-1].msgtime, items[-1].id) if len(items) == size else None
-    return MessagePage([message_out(item) for item in items], next_cursor)
+    return MessagePage([message_out(item, names) for item in items], next_cursor)
 
 
 @get("/api/v1/messages/{message_id:int}", guards=READ, sync_to_thread=True)
 def message_detail(request: Request[Any, Any, Any], message_id: PathId) -> MessageDetailOut:
     """One message with its parsed body and links to its downloaded attachments."""
-    detail = through_gate(
-        request, "content.message", {"message_id": message_id}, lambda gate: reads.message_detail(gate, message_id)
-    )
+
+    def read(gate: AccessGate) -> tuple[reads.MessageDetail, Names]:
+        detail = reads.message_detail(gate, message_id)
+        return detail, names_in(gate, messages=[detail.message])
+
+    detail, names = through_gate(request, "content.message", {"message_id": message_id}, read)
     media = [
         MediaLink(
             item.task_id,
@@ -118,7 +139,7 @@ def message_detail(request: Request[Any, Any, Any], message_id: PathId) -> Messa
         )
         for item in detail.media
     ]
-    return MessageDetailOut(message_out(detail.message), detail.body, media)
+    return MessageDetailOut(message_out(detail.message, names), detail.body, media)
 
 
 @get("/api/v1/messages/{message_id:int}/context", guards=READ, sync_to_thread=True)
@@ -129,14 +150,16 @@ def message_context(
     after: Annotated[int, QueryParameter(ge=0, le=reads.CONTEXT_MAX_MESSAGES)] = CONTEXT_DEFAULT_MESSAGES,
 ) -> ConversationContextOut:
     """The conversation around one message (e.g. a search hit or an alert)."""
-    found = through_gate(
-        request,
-        "content.conversation",
-        {"anchor_message_id": message_id},
-        lambda gate: reads.conversation_context(gate, message_id, before=before, after=after),
-    )
+
+    def read(gate: AccessGate) -> tuple[reads.ConversationContext, Names]:
+        found = reads.conversation_context(gate, message_id, before=before, after=after)
+        return found, names_in(gate, conversations=[found.conversation], messages=found.messages)
+
+    found, names = through_gate(request, "content.conversation", {"anchor_message_id": message_id}, read)
     return ConversationContextOut(
-        conversation_out(found.conversation), found.anchor_message_id, [message_out(m) for m in found.messages]
+        conversation_out(found.conversation, names),
+        found.anchor_message_id,
+        [message_out(m, names) for m in found.messages],
     )
 
 

@@ -19,6 +19,7 @@ from api.auth.guards import context_of, principal_of, requires
 from api.pagination import PathId
 from api.routes.content import through_gate
 from api.routes.workflow import corp_of, monitor_days
+from archive.directory.names import display_names
 from audit.access.gate import AccessGate
 from audit.monitor import queries as monitor
 from audit.security.errors import OutOfScope
@@ -59,6 +60,8 @@ class EmployeeResponseOut(msgspec.Struct, frozen=True):
     on_time_rate: float
     mean_response_minutes: float | None
     max_response_minutes: float | None
+    employee_name: str | None = None  # the display name (additive)
+    employee_synced: bool = False
 
 
 @get("/api/v1/monitor/groups/{conversation_id:int}/series", guards=MONITOR, sync_to_thread=True)
@@ -115,9 +118,9 @@ def employee_metrics(
     first_day, last_day = monitor_days(request, first, last)
     with session_scope(context_of(request).session_factory) as session:
         scope = resolve_scope(session, principal_of(request))
-        rows = monitor.employee_metrics(
-            session, corp_of(session, request, corp_id), first_day, last_day, employee=employee
-        )
+        corp = corp_of(session, request, corp_id)
+        rows = monitor.employee_metrics(session, corp, first_day, last_day, employee=employee)
+        names = display_names(session, corp, {r.employee for r in rows})
     return [
         EmployeeResponseOut(
             r.employee,
@@ -129,6 +132,8 @@ def employee_metrics(
             r.on_time_rate,
             r.mean_response_minutes,
             r.max_response_minutes,
+            employee_name=names.label(r.employee),
+            employee_synced=names.of(r.employee).synced,
         )
         for r in rows
         if (scope.everything or r.employee in scope.member_ids) and r.employee not in scope.excluded_people

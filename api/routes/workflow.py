@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -25,15 +26,17 @@ from sqlalchemy.orm import Session
 from api.auth.guards import context_of, principal_of, requires
 from api.pagination import PathId, decode_cursor, encode_cursor, page_size
 from api.routes.content import through_gate
+from api.schemas import NameOut
 from api.timerange import checked_day
 from archive import repository
 from archive.clock import utcnow
+from archive.directory.names import Names, Place, display_names, places_of
 from archive.models import Conversation
 from audit.alerts import service as alerts
 from audit.alerts.errors import AlertNotFoundError
 from audit.alerts.evidence import MATCHES_ACTION, AlertMatch, masked_explanation, read_matches
 from audit.alerts.models import Alert
-from audit.alerts.visibility import visible_alert, visible_alerts
+from audit.alerts.visibility import PERSON_KEYS, visible_alert, visible_alerts
 from audit.detect.hits import Severity
 from audit.detect.rules import admin as rules_admin
 from audit.detect.rules import io as rules_io
@@ -70,6 +73,11 @@ class AlertOut(msgspec.Struct, frozen=True):
     message_ids: list[int]
     explanation: dict[str, Any]
     tags: list[str]
+    # Display names (additive): where it happened (the room, or a one-to-one chat's two
+    # people) and the people a conversation-less alert names in its explanation.
+    room_name: str | None = None
+    participant_names: list[NameOut] = msgspec.field(default_factory=list)
+    people: list[NameOut] = msgspec.field(default_factory=list)
 
 
 class AlertPage(msgspec.Struct, frozen=True):
@@ -129,9 +137,21 @@ class GroupRiskOut(msgspec.Struct, frozen=True):
     hits: int
     unanswered_customers: int
     risk_score: float
+    room_name: str | None = None  # the group's display name (additive)
+    room_synced: bool = False
 
 
-def _alert_out(alert: Alert) -> AlertOut:
+def _alert_names(session: Session, page: Sequence[Alert]) -> tuple[dict[int, Place], Names]:
+    """The places and named people of a page of alerts (one resolver call each)."""
+    places = places_of(session, {a.conversation_id for a in page if a.conversation_id})
+    named = {str(a.explanation[key]) for a in page for key in PERSON_KEYS if a.explanation.get(key)}
+    return places, display_names(session, {a.corp_id for a in page}, named)
+
+
+def _alert_out(alert: Alert, places: dict[int, Place], names: Names) -> AlertOut:
+    place = places.get(alert.conversation_id) if alert.conversation_id else None
+    room = place.names[0].label if place and place.kind == "group" and place.names else None
+    people = [str(alert.explanation[key]) for key in PERSON_KEYS if alert.explanation.get(key)]
     return AlertOut(
         alert.id,
         alert.corp_id,
@@ -149,6 +169,9 @@ def _alert_out(alert: Alert) -> AlertOut:
         list(alert.message_ids),
         masked_explanation(alert.explanation),
         list(alert.tags),
+        room_name=room,
+        participant_names=[NameOut.of(n) for n in place.names] if place and place.kind == "single" else [],
+        people=[NameOut.of(names.of(p)) for p in people],
     )
 
 
@@ -201,7 +224,8 @@ def list_alerts(
             before_id=key[0] if key else None,
             visible=visible_alerts(scope),  # in the query: pages are full
         )
-        items = [_alert_out(a) for a in page]
+        places, names = _alert_names(session, page)
+        items = [_alert_out(a, places, names) for a in page]
     return AlertPage(items, encode_cursor(page[-1].id) if len(page) == size else None)
 
 
@@ -210,7 +234,8 @@ def get_alert(request: Request[Any, Any, Any], alert_id: PathId) -> AlertDetailO
     with session_scope(context_of(request).session_factory) as session:
         alert = _load_visible(session, principal_of(request), alert_id)
         trail = [TrailOut(t.actor, t.action, t.at, t.note) for t in review.trail(session, alert_id)]
-        return AlertDetailOut(_alert_out(alert), review.allowed_actions(alert.status), trail)
+        places, names = _alert_names(session, [alert])
+        return AlertDetailOut(_alert_out(alert, places, names), review.allowed_actions(alert.status), trail)
 
 
 @get(
@@ -260,7 +285,8 @@ def review_alert(request: Request[Any, Any, Any], alert_id: PathId, data: JSONBo
             if not data.note:
                 raise InvalidInput("a note needs text")
             alert = review.add_note(session, alert_id, actor=actor, note=data.note, now=now)
-        return _alert_out(alert)
+        places, names = _alert_names(session, [alert])
+        return _alert_out(alert, places, names)
 
 
 def group_out(group: Any) -> RuleGroupOut:
@@ -350,6 +376,7 @@ def monitor_groups(
             session, resolve_scope(session, principal_of(request)), {g.conversation_id for g in ranked}
         )
         ranked = [g for g in ranked if g.conversation_id in visible][:limit]
+        rooms = display_names(session, corp, {g.roomid for g in ranked if g.roomid})
         return [
             GroupRiskOut(
                 g.conversation_id,
@@ -362,6 +389,8 @@ def monitor_groups(
                 g.hits,
                 g.unanswered_customers,
                 g.risk_score,
+                room_name=rooms.label(g.roomid) if g.roomid else None,
+                room_synced=rooms.of(g.roomid).synced if g.roomid else False,
             )
             for g in ranked
         ]

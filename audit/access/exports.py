@@ -23,6 +23,7 @@ import msgspec
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from archive.directory.names import display_names
 from archive.integrity.repository import read_head
 from archive.media.models import MediaTask
 from archive.models import Conversation, Message
@@ -68,6 +69,11 @@ class ExportLine(msgspec.Struct, frozen=True):
     type: str
     text: str | None
     media_sha256: list[str]
+    # Display names as the directory knew them at export time (the ids above stay the
+    # evidence); a name equal to its id with ``sender_synced`` False was not synced yet.
+    sender_name: str = ""
+    sender_synced: bool = False
+    recipient_names: list[str] = msgspec.field(default_factory=list)
 
 
 class ChainHeadEntry(msgspec.Struct, frozen=True):
@@ -155,7 +161,11 @@ def export_messages(gate: AccessGate, selection: ExportSelection, *, max_message
     media = _media(gate.session, [row.id for row in rows])
     encoder = msgspec.json.Encoder()
     lines = bytearray()
-    for view in message_views(gate.session, rows):
+    views = message_views(gate.session, rows)
+    ids = {p for view in views for p in (view.sender, *view.recipients)}
+    names = display_names(gate.session, {row.corp_id for row in rows}, ids)
+    for view in views:
+        sender = names.of(view.sender)
         lines += encoder.encode(
             ExportLine(
                 view.msgid,
@@ -167,6 +177,9 @@ def export_messages(gate: AccessGate, selection: ExportSelection, *, max_message
                 view.msgtype,
                 view.text,
                 media.get(view.id, []),
+                sender.label,
+                sender.synced,
+                [names.label(p) for p in view.recipients],
             )
         )
         lines += b"\n"

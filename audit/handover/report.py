@@ -27,7 +27,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from archive.directory.models import DirectoryDepartment, DirectoryMember
+from archive.directory.models import DirectoryDepartment
+from archive.directory.names import display_names
 from audit.access.models import AccessLogEntry
 from audit.handover import reasons
 from audit.handover.dossier import RISK_REASON_TEXT
@@ -368,13 +369,7 @@ def build_report(session: Session, case_id: int) -> CaseReport:
     lines: list[CustomerLine | GroupLine] = [*customers, *groups]
     for line in lines:
         people.update(p for p in (line.successor, line.suggested_successor, line.sent_to) if p)
-    names = dict(
-        session.execute(
-            select(DirectoryMember.userid, DirectoryMember.name).where(
-                DirectoryMember.corp_id == case.corp_id, DirectoryMember.userid.in_(sorted(people))
-            )
-        ).all()
-    )
+    names = {name.id: name.label for name in display_names(session, case.corp_id, people)}
     names[case.handover_userid] = case.handover_name
     departments = dict(
         session.execute(

@@ -78,9 +78,25 @@ def test_a_conversation_export_is_the_conversation_with_a_manifest_that_proves_i
     assert [row["msgid"] for row in rows] == msgids_of(world, {world.in_conversation})
     assert all(
         set(row)
-        == {"msgid", "corp_id", "conversation_id", "time", "sender", "recipients", "type", "text", "media_sha256"}
+        == {
+            "msgid",
+            "corp_id",
+            "conversation_id",
+            "time",
+            "sender",
+            "recipients",
+            "type",
+            "text",
+            "media_sha256",
+            # Display names (issue 14); the staff are in the synced directory.
+            "sender_name",
+            "sender_synced",
+            "recipient_names",
+        }
         for row in rows
     )
+    assert any(row["sender_synced"] and row["sender_name"] != row["sender"] for row in rows)
+    assert all(len(row["recipient_names"]) == len(row["recipients"]) for row in rows)
     assert manifest["sha256"] == hashlib.sha256(lines).hexdigest()
     assert manifest["count"] == len(rows) > 0
     assert (manifest["exported_by"], manifest["purpose"], manifest["conversation_id"]) == (

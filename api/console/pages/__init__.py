@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from api.console import people
 from api.console.pages import (
     access_log,
     alerts,
@@ -30,6 +31,7 @@ from api.console.pages import (
 )
 
 PAGE_MODULES: list[ModuleType] = [
+    people,  # no page: the texts of the names every page shows
     session,
     overview,
     search,

@@ -14,6 +14,7 @@ from litestar.params import FromQuery
 from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
 from api.console.pages.formdata import query_string
+from api.console.people import people_of
 from api.console.render import render, zone_of
 from audit.access import log as access_log
 from audit.security.errors import InvalidInput
@@ -71,6 +72,20 @@ MESSAGES = {
 }
 
 
+# Target keys that hold a WeCom id (a person or a group), in the access-log vocabulary.
+PERSON_TARGET_KEYS = ("userid", "external_userid", "handover_userid", "successor", "chat_id", "roomid")
+
+
+def _people_in(target: dict[str, Any]) -> list[str]:
+    found: list[str] = []
+    for key in PERSON_TARGET_KEYS:
+        value = target.get(key)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and item and item not in found:
+                found.append(item)
+    return found
+
+
 def _day(value: str, what: str) -> date | None:
     if not value:
         return None
@@ -102,6 +117,7 @@ def access_log_page(
     with session_scope(context_of(request).session_factory) as session:
         rows = access_log.search(session, query, before_position=before, limit=ROWS_PER_PAGE)
         report = access_log.verify(session) if verify else None
+        people = people_of(session, {p for row in rows for p in _people_in(row.target)})
     filters = {"actor": actor, "action": action, "since": since, "until": until}
     return render(
         request,
@@ -112,6 +128,8 @@ def access_log_page(
         families=ACTION_FAMILIES,
         report=report,
         target_text=lambda target: json.dumps(target, ensure_ascii=False, sort_keys=True),
+        # The people a row's target names, by name beside the raw (id-only) target.
+        people_in=lambda target: [people.of(p) for p in _people_in(target)],
         older=query_string(**filters, before=rows[-1].position) if len(rows) == ROWS_PER_PAGE else None,
         newest=(query_string(**filters) or "?") if before is not None else None,
         verify_link=query_string(**filters, before=before, verify=1),

@@ -23,19 +23,19 @@ from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
-from api.console.i18n import translator
 from api.console.nav import CONSOLE_PATH
 from api.console.pages.formdata import Form, back, corp_ids, in_thread, query_string, read_form
 from api.console.people import people_of
-from api.console.render import language, render
+from api.console.render import render
 from archive.clock import utcnow
+from archive.directory.names import Name, Place, places_of
 from archive.models import Conversation
 from audit.alerts import service as alerts
 from audit.alerts.errors import AlertError, AlertNotFoundError
 from audit.alerts.evidence import masked_explanation
 from audit.alerts.models import Alert
+from audit.alerts.visibility import PERSON_KEYS, visible_alerts
 from audit.alerts.visibility import visible_alert as alert_in_scope
-from audit.alerts.visibility import visible_alerts
 from audit.detect.hits import Severity
 from audit.review import sampling
 from audit.review import service as review
@@ -101,6 +101,7 @@ MESSAGES = {
     "alerts.group_chat": ("群 {room}", "Group {room}"),
     "alerts.single_chat": ("{a} ↔ {b}", "{a} ↔ {b}"),
     "alerts.no_conversation": ("（无会话）", "(no conversation)"),
+    "alert.people": ("涉及人员", "People"),
     "alerts.messages": ("{count} 条消息", "{count} messages"),
     "alert.title": ("告警 #{id}", "Alert #{id}"),
     "alert.back": ("返回告警列表", "Back to the alerts"),
@@ -188,7 +189,7 @@ MESSAGES = {
 @dataclass(frozen=True)
 class AlertRow:
     alert: Alert
-    where: str
+    where: Place | None  # None: the alert has no conversation
     excerpt: str
 
 
@@ -225,33 +226,6 @@ def visible_alert(session: Session, principal: Principal, alert_id: int) -> Aler
     return alert
 
 
-def conversation_labels(session: Session, ids: set[int], t: Any) -> dict[int, str]:
-    rows = (
-        session.execute(
-            select(
-                Conversation.id,
-                Conversation.kind,
-                Conversation.roomid,
-                Conversation.participant_a,
-                Conversation.participant_b,
-            ).where(Conversation.id.in_(ids))
-        ).all()
-        if ids
-        else []
-    )
-    people = people_of(session, {p for row in rows for p in (row.participant_a, row.participant_b) if p})
-    labels: dict[int, str] = {}
-    for row in rows:
-        if row.kind == "group":
-            room = row.roomid or f"#{row.id}"
-            labels[row.id] = t("alerts.group_chat", room=room if len(room) <= 16 else f"{room[:6]}…{room[-6:]}")
-        else:
-            labels[row.id] = t(
-                "alerts.single_chat", a=people.name(row.participant_a or "?"), b=people.name(row.participant_b or "?")
-            )
-    return labels
-
-
 def _excerpt(alert: Alert) -> str:
     for match in alert.explanation.get("matches", []):
         if match.get("excerpt"):
@@ -270,7 +244,7 @@ def _filter_clause(filters: Filters, scope: DataScope) -> ColumnElement[bool]:
     return and_(true(), *clauses)
 
 
-def _choices(session: Session, corp: str, scope: DataScope) -> tuple[list[str], list[str], list[tuple[int, str]]]:
+def _choices(session: Session, corp: str, scope: DataScope) -> tuple[list[str], list[str], list[tuple[int, Name]]]:
     """The rules, assignees and group chats that alerts in scope have (for the filter menus)."""
     visible = visible_alerts(scope)
     rules = list(
@@ -292,7 +266,14 @@ def _choices(session: Session, corp: str, scope: DataScope) -> tuple[list[str], 
         )
         .order_by(Conversation.roomid)
     ).all()
-    return rules, [a for a in assignees if a], [(row.id, row.roomid or f"#{row.id}") for row in groups]
+    # The group filter lists groups by name (the id beside it tells same-named ones apart).
+    names = people_of(session, {row.roomid for row in groups if row.roomid})
+    options = [(row.id, names.of(row.roomid or f"#{row.id}")) for row in groups]
+    return (
+        rules,
+        [a for a in assignees if a],
+        sorted(options, key=lambda option: (not option[1].synced, option[1].label)),
+    )
 
 
 @get("/alerts", guards=READ, sync_to_thread=True)
@@ -309,7 +290,6 @@ def alerts_page(
     refused: FromQuery[int | None] = None,
 ) -> Response[str]:
     principal = principal_of(request)
-    t = translator(language(request))
     if severity and severity not in {s.value for s in Severity}:
         raise InvalidInput(f"unknown severity {severity!r}")
     if status not in ("open", "all", *review.STATUSES):
@@ -336,17 +316,8 @@ def alerts_page(
                 before_id=before,
                 visible=_filter_clause(filters, scope),
             )
-        labels = conversation_labels(session, {a.conversation_id for a in page if a.conversation_id}, t)
-        rows = [
-            AlertRow(
-                a,
-                labels.get(a.conversation_id, t("alerts.no_conversation"))
-                if a.conversation_id
-                else t("alerts.no_conversation"),
-                _excerpt(a),
-            )
-            for a in page
-        ]
+        labels = places_of(session, {a.conversation_id for a in page if a.conversation_id})
+        rows = [AlertRow(a, labels.get(a.conversation_id) if a.conversation_id else None, _excerpt(a)) for a in page]
         rules, assignees, groups = _choices(session, chosen_corp, scope) if chosen_corp else ([], [], [])
         session.expunge_all()
     here = f"{CONSOLE_PATH}/alerts{filters.query(before=before)}"
@@ -378,11 +349,13 @@ def alert_page(
     request: Request[Any, Any, Any], alert_id: FromPath[int], saved: FromQuery[bool] = False
 ) -> Response[str]:
     principal = principal_of(request)
-    t = translator(language(request))
     with session_scope(context_of(request).session_factory) as session:
         alert = visible_alert(session, principal, alert_id)
         trail: Sequence[AlertTrail] = review.trail(session, alert_id)
-        labels = conversation_labels(session, {alert.conversation_id} if alert.conversation_id else set(), t)
+        labels = places_of(session, {alert.conversation_id} if alert.conversation_id else set())
+        # People a conversation-less alert is about (e.g. an employee's response time).
+        named = [str(alert.explanation[key]) for key in PERSON_KEYS if alert.explanation.get(key)]
+        named_people = [people_of(session, named).of(p) for p in named]
         session.expunge_all()
     matches = [m for m in masked_explanation(alert.explanation).get("matches", []) if m.get("message_id")]
     return render(
@@ -390,7 +363,8 @@ def alert_page(
         "alert.html",
         principal=principal,
         alert=alert,
-        where=labels.get(alert.conversation_id or 0, t("alerts.no_conversation")),
+        where=labels.get(alert.conversation_id or 0),
+        named_people=named_people,
         matches=matches,
         trail=trail,
         allowed=[*review.allowed_actions(alert.status), "note"],
@@ -496,7 +470,7 @@ async def bulk_review(request: Request[Any, Any, Any]) -> Redirect:
 @dataclass(frozen=True)
 class SampleRow:
     sample: ReviewSample
-    where: str
+    where: Place | None
 
 
 @get("/alerts/samples", guards=READ, sync_to_thread=True)
@@ -507,7 +481,6 @@ def samples_page(
     completed: FromQuery[bool] = False,
 ) -> Response[str]:
     principal = principal_of(request)
-    t = translator(language(request))
     context = context_of(request)
     zone = ZoneInfo(context.settings.detection.timezone)
     with session_scope(context.session_factory) as session:
@@ -518,14 +491,14 @@ def samples_page(
         shown = [s for s in found if conversation_visible(session, scope, s.conversation_id)]
         shown.sort(key=lambda s: (s.status != sampling.PENDING, s.period, s.conversation_id))
         shown = shown[:SAMPLES_SHOWN]
-        labels = conversation_labels(session, {s.conversation_id for s in shown}, t)
+        labels = places_of(session, {s.conversation_id for s in shown})
         session.expunge_all()
     yesterday = (utcnow().astimezone(zone) - timedelta(days=1)).date()
     return render(
         request,
         "samples.html",
         principal=principal,
-        rows=[SampleRow(s, labels.get(s.conversation_id, f"#{s.conversation_id}")) for s in shown],
+        rows=[SampleRow(s, labels.get(s.conversation_id)) for s in shown],
         corp=chosen if len(corps) > 1 else "",
         default_day=yesterday.isoformat(),
         default_rate=context.settings.alerts.sampling_rate,

@@ -18,12 +18,14 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from api.auth.guards import context_of
+from api.console import consent_panel
 from api.console.auth import principal_of, signed_in
 from api.console.nav import CONSOLE_PATH
 from api.console.people import people_of
 from api.console.render import render
 from api.pagination import decode_cursor, encode_cursor
 from api.routes.content import through_gate
+from archive.directory.names import kind_of
 from audit.access import reads
 from audit.access.gate import AccessGate
 from audit.access.shown import ShownMessage, annotate
@@ -128,9 +130,13 @@ def _page(
     first_page: bool,
 ) -> Response[str]:
     principal = principal_of(request)
-    ids = {*info.participants, *(m.view.sender for m in shown)}
+    ids = {*info.participants, *(m.view.sender for m in shown), *([info.roomid] if info.roomid else [])}
+    ids |= {str(m.body.get("userid", "")) for m in shown if m.view.msgtype == "card"}
     with session_scope(context_of(request).session_factory) as session:
-        people = people_of(session, ids)
+        # The conversation's members: their remarks name its customers, as they see them.
+        people = people_of(session, ids, followers=[p for p in ids if kind_of(p) == "member"])
+        # The customer's consent to archiving (this conversation already passed the gate).
+        consent = consent_panel.for_conversation(session, info.id) if info.has_external else None
     return render(
         request,
         "conversation.html",
@@ -144,6 +150,7 @@ def _page(
         next_after=next_after,
         first_page=first_page,
         context_messages=CONTEXT_MESSAGES,
+        consent=consent,
     )
 
 

@@ -23,9 +23,11 @@ from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
 from api.console.i18n import translator
 from api.console.pages.formdata import corp_ids
+from api.console.people import people_of
 from api.console.render import language, render
 from api.routes.content import through_gate
 from archive.clock import utcnow
+from archive.directory.names import Name, Names
 from archive.models import Conversation
 from audit.access.gate import AccessGate
 from audit.monitor import queries as monitor
@@ -106,9 +108,16 @@ def _period(request: Request[Any, Any, Any], days: int) -> Period:
     return Period(days, last - timedelta(days=days - 1), last)
 
 
-def _room(roomid: str | None, conversation_id: int) -> str:
-    room = roomid or f"#{conversation_id}"
-    return room if len(room) <= 20 else f"{room[:8]}…{room[-8:]}"
+def _room(names: Names, roomid: str | None, conversation_id: int) -> Name:
+    """A group by name; one without a room id (never seen from WeCom) by its conversation."""
+    if roomid is None:
+        return Name(f"#{conversation_id}", f"#{conversation_id}", "group", synced=True)
+    return names.of(roomid)
+
+
+def _chart_label(room: Name) -> str:
+    """A chart axis has no hover: a name, or an unsynced id shortened to fit."""
+    return room.label if room.synced or len(room.id) <= 20 else f"{room.id[:8]}…{room.id[-8:]}"
 
 
 @get("/groups", guards=READ, sync_to_thread=True)
@@ -128,6 +137,7 @@ def groups_page(request: Request[Any, Any, Any], days: FromQuery[int] = 7) -> Re
             if ids
             else set()
         )
+        names = people_of(session, {g.roomid for g in ranked if g.conversation_id in visible and g.roomid})
     shown = sorted(
         (g for g in ranked if g.conversation_id in visible),
         key=lambda g: (-g.risk_score, -g.messages, g.conversation_id),
@@ -140,7 +150,10 @@ def groups_page(request: Request[Any, Any, Any], days: FromQuery[int] = 7) -> Re
                 "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
                 "grid": {"left": 150, "right": 24, "top": 16, "bottom": 24},
                 "xAxis": {"type": "value"},
-                "yAxis": {"type": "category", "data": [_room(g.roomid, g.conversation_id) for g in charted]},
+                "yAxis": {
+                    "type": "category",
+                    "data": [_chart_label(_room(names, g.roomid, g.conversation_id)) for g in charted],
+                },
                 "series": [
                     {
                         "name": t("groups.col.risk"),
@@ -163,7 +176,7 @@ def groups_page(request: Request[Any, Any, Any], days: FromQuery[int] = 7) -> Re
         chart=chart,
         period=period,
         ranges=RANGES_DAYS,
-        room=_room,
+        rooms={g.conversation_id: _room(names, g.roomid, g.conversation_id) for g in shown},
     )
 
 
@@ -227,7 +240,11 @@ def group_page(
             raise NotFound(f"no group chat {conversation_id}")
         if not conversation_visible(session, resolve_scope(session, principal), conversation_id):
             raise OutOfScope("this group is outside your data scope")
-        roomid = conversation.roomid
+        room = _room(
+            people_of(session, [conversation.roomid] if conversation.roomid else []),
+            conversation.roomid,
+            conversation_id,
+        )
         points = monitor.group_series(session, conversation_id, period.first, period.last)
         totals = next(
             (
@@ -294,7 +311,7 @@ def group_page(
         "group.html",
         principal=principal,
         conversation_id=conversation_id,
-        room=_room(roomid, conversation_id),
+        room=room,
         period=period,
         ranges=RANGES_DAYS,
         totals=totals,

@@ -21,6 +21,7 @@ from litestar.params import FromPath, FromQuery
 from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of
+from api.console import consent_panel
 from api.console.auth import principal_of, signed_in
 from api.console.i18n import translator
 from api.console.pages import handover_actions
@@ -154,6 +155,7 @@ def dossier_page(
     view = load_case_view(request, case_id)
     line = next(c for c in view.report.customers if c.external_userid == external_userid)
     share = (dossier.get("sentiment") or {}).get("recent_negative_share")
+    consent = consent_panel.for_customer(request, view.report.corp_id, external_userid)
     return render_case(
         request,
         "handover_dossier.html",
@@ -164,6 +166,8 @@ def dossier_page(
         recent_share=f"{share:.0%}" if isinstance(share, int | float) else None,
         can_read_alerts=principal_of(request).can(Permission.ALERTS_READ),
         when=_moment,
+        consent=consent,
+        consent_names=consent_panel.names_of(request, consent),
     )
 
 

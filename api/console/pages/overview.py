@@ -15,10 +15,12 @@ from litestar import Request, Response, get
 from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
 from api.console.i18n import translator
+from api.console.people import people_of
 from api.console.render import language, render, zone_of
 from archive import repository
 from archive.clock import utcnow
 from archive.completeness import service as completeness
+from archive.directory.names import Names
 from archive.integrity import repository as integrity
 from archive.status import collect_status
 from audit.alerts import queries as alert_counts
@@ -104,8 +106,11 @@ def duration(seconds: float | None, t: Any) -> str:
     return str(t("ov.duration.s", n=int(seconds)))
 
 
-def group_label(conversation_id: int, roomid: str | None) -> str:
-    """The archive knows no group names: the conversation number and the room id's tail."""
+def group_label(conversation_id: int, roomid: str | None, names: Names) -> str:
+    """A chart axis has no hover: the group's name, else (not synced yet) the conversation
+    number and the room id's tail."""
+    if roomid and names.of(roomid).synced:
+        return names.label(roomid)
     return f"#{conversation_id} …{roomid[-4:]}" if roomid else f"#{conversation_id}"
 
 
@@ -225,6 +230,7 @@ def _groups_chart(request: Request[Any, Any, Any], principal: Principal, now: da
         shown = [g for g in ranked if g.risk_score > 0 and conversation_visible(session, scope, g.conversation_id)][
             :GROUPS_SHOWN
         ]
+        names = people_of(session, {g.roomid for g in shown if g.roomid})
     if not shown:
         return None
     shown.reverse()  # ECharts draws the first category at the bottom
@@ -236,7 +242,7 @@ def _groups_chart(request: Request[Any, Any, Any], principal: Principal, now: da
         "xAxis": {"type": "value"},
         "yAxis": {
             "type": "category",
-            "data": [group_label(g.conversation_id, g.roomid) for g in shown],
+            "data": [group_label(g.conversation_id, g.roomid, names) for g in shown],
             "axisLabel": {"width": 110, "overflow": "truncate"},
         },
         "series": [
