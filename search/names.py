@@ -9,9 +9,10 @@ A value is, in this order:
 2. the one entry whose name equals it (for customers also a follower's remark);
 3. the one entry whose name starts with it;
 4. several entries at step 2 or 3: ``AmbiguousNameError`` listing them;
-5. nothing found: an id-shaped value (ASCII, no spaces; ``dept:`` digits) is kept as an id,
-   because the archive holds ids the directory may not list (robots, people who left before
-   the first sync); anything else raises ``UnknownNameError`` rather than finding nothing.
+5. nothing found: an id-shaped value (ASCII, no spaces; ``dept:`` digits) is kept as an id
+   when an archived message involves it, because the archive holds ids the directory may not
+   list (robots, people who left before the first sync, a directory never synced); anything
+   else (a mistyped ASCII name included) raises ``UnknownNameError`` rather than finding nothing.
 """
 
 from __future__ import annotations
@@ -91,11 +92,15 @@ def _resolve_value(session: Session, corps: list[str], item: Filter) -> str:
             )
     if item.field == "dept" and is_department_id(item.value):
         return item.value
-    if item.field != "dept" and _ID_SHAPE.fullmatch(item.value):
+    if (
+        item.field != "dept"
+        and _ID_SHAPE.fullmatch(item.value)
+        and repository.in_archive(session, corps, item.field, item.value)
+    ):
         return item.value
     raise UnknownNameError(
         f"{item.field}:{item.value} matches nothing: no {_WHAT[item.field]}"
-        f' has that id or a name starting with "{item.value}"',
+        f' has that id or a name starting with "{item.value}", and no archived message involves it',
         item.position,
         item.field,
         item.value,

@@ -20,7 +20,7 @@ from archive.directory.models import (
     DirectoryMembership,
     DirectoryRobot,
 )
-from archive.models import Message, MessageRecipient
+from archive.models import Conversation, Message, MessageRecipient
 from audit.detect.models import MessageHit, MessageSentiment
 
 
@@ -308,3 +308,19 @@ def conversations_touched(session: Session, corp_ids: Sequence[str], people: Col
     )
     rows: Iterable[int | None] = session.execute(union(sent, received)).scalars()
     return frozenset(row for row in rows if row is not None)
+
+
+def in_archive(session: Session, corp_ids: Sequence[str], field: str, value: str) -> bool:
+    """Whether an id the directory does not know takes part in any archived message of the
+    corps: as a sender or recipient (``from:``/``to:``/``customer:``), or as the group of a
+    conversation (``room:``; conversations are keyed ``room:<roomid>``). Indexed lookups."""
+    if field == "room":
+        keys = select(Conversation.id).where(Conversation.corp_id.in_(corp_ids), Conversation.key == f"room:{value}")
+        return session.execute(keys.limit(1)).first() is not None
+    sent = select(Message.id).where(Message.corp_id.in_(corp_ids), Message.sender == value).limit(1)
+    if session.execute(sent).first() is not None:
+        return True
+    received = select(MessageRecipient.message_id).where(
+        MessageRecipient.corp_id.in_(corp_ids), MessageRecipient.recipient == value
+    )
+    return session.execute(received.limit(1)).first() is not None

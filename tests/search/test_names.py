@@ -21,6 +21,8 @@ from archive.directory.models import (
 from search.errors import AmbiguousNameError, NameResolutionError, QuerySyntaxError, UnknownNameError
 from search.names import resolve_names
 from search.query import Filter, Query, parse_query, walk
+from tests.audit.monitor.helpers import CORP as monitor_corp
+from tests.audit.monitor.helpers import Chat, group, store
 from tests.conftest import Database
 
 CORP = "wwcorp"
@@ -103,8 +105,7 @@ def resolved(session: Session, text: str) -> list[tuple[str, str]]:
         ),
         ("from:li", [("from", "li")]),  # an id wins over the member *named* li
         ("from:zhangwei", [("from", "zhangwei")]),
-        # Unknown to the directory but shaped like an id: kept (robots, people who left before the first sync).
-        ("from:ghost01 dept:99", [("from", "ghost01"), ("dept", "99")]),
+        ("dept:99", [("dept", "99")]),  # a department id is kept (departments of people who left)
         # Under NOT and OR too; each name resolved once.
         (
             "返利 -(from:郝欣亮 OR customer:顾女士) from:郝欣亮",
@@ -168,3 +169,26 @@ def test_a_name_that_matches_nothing_says_so(session: Session, text: str, field:
 def test_names_resolve_only_in_the_corps_asked_for(session: Session) -> None:
     with pytest.raises(UnknownNameError):
         resolve_names(session, parse_query("from:郝欣亮"), ["wwother"])
+
+
+def test_an_id_the_directory_does_not_know_is_kept_only_when_the_archive_has_it(database: Database) -> None:
+    """Robots, people who left before the first sync, a directory never synced: their ids
+    are in the archive only. A mistyped ASCII name is in neither and says so."""
+    moment = datetime(2026, 12, 1, 10, tzinfo=UTC)
+    store(database, group("wrghost", ["ghost01", "wmghost"], [Chat("ghost01", moment)]))
+    with database.sessions() as session:
+        kept = resolve_names(
+            session, parse_query("from:ghost01 to:wmghost customer:wmghost room:wrghost"), [monitor_corp]
+        )
+        assert [(node.field, node.value) for node in walk(kept) if isinstance(node, Filter)] == [
+            ("from", "ghost01"),
+            ("to", "wmghost"),
+            ("customer", "wmghost"),
+            ("room", "wrghost"),
+        ]
+        for mistyped in ("from:ghots01", "room:wrghots", "customer:ghost01x"):
+            with pytest.raises(UnknownNameError) as raised:
+                resolve_names(session, parse_query(mistyped), [monitor_corp])
+            assert "no archived message involves it" in raised.value.message
+        with pytest.raises(UnknownNameError):  # only the corps asked about
+            resolve_names(session, parse_query("from:ghost01"), ["wwother"])
