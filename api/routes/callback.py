@@ -27,7 +27,7 @@ from litestar.params import FromPath
 
 from archive.clock import utcnow
 from archive.consent.service import record_approval
-from archive.directory.service import FOLLOW_ENDED_BY, record_follow_ended
+from archive.directory.service import FOLLOW_ENDED_BY, record_departure, record_follow_ended, record_move
 from archive.wecom.callback_crypto import (
     MAX_CALLBACK_XML_BYTES,
     CallbackCrypto,
@@ -155,18 +155,18 @@ def handle_event(state: Any, event: dict[str, str]) -> None:
     handler: CallbackHandler = state["callback"]
     corp_id = handler.settings.wecom.corp_id
     name, change = event.get("Event", ""), event.get("ChangeType", "")
+    directory_change = name in DIRECTORY_EVENTS and change != "msg_audit_approved"
     try:
-        # Directory changes are hints: a debounced sync of the whole corp reads the truth.
-        directory_change = name in DIRECTORY_EVENTS and change != "msg_audit_approved"
-        if directory_change and state.get("directory_sync") is not None:
-            started = state["directory_sync"].request(corp_id, "callback")
-            log.info("wecom.callback.directory_sync", corp_id=corp_id, change_type=change[:64], started=started)
         if name == "msgaudit_notify":
             if handler.trigger is not None and handler.should_trigger(corp_id):
                 handler.trigger(corp_id)
                 log.info("wecom.callback.pull_triggered", corp_id=corp_id)
             else:
                 log.info("wecom.callback.pull_debounced", corp_id=corp_id)
+        elif name == "change_contact" and change in ("delete_user", "update_user"):
+            # Departures and moves are applied and dated by the event (the sync that follows
+            # confirms them and then changes nothing); other fields wait for that sync.
+            _record_member_change(state, corp_id, change, event)
         elif name == "change_external_contact" and change == "msg_audit_approved":
             with session_scope(state["context"].session_factory) as session:
                 record_approval(
@@ -207,6 +207,30 @@ def handle_event(state: Any, event: dict[str, str]) -> None:
             log.info("wecom.callback.ignored", event_name=name[:64], change_type=change[:64])
     except Exception as exc:
         log.error("wecom.callback.failed", event_name=name[:64], error_type=type(exc).__name__)
+    # Directory changes are hints: a debounced sync of the whole corp reads the truth. Asked
+    # after the event's own record (and even if that failed), so the sync confirms it.
+    if directory_change and state.get("directory_sync") is not None:
+        try:
+            started = state["directory_sync"].request(corp_id, "callback")
+            log.info("wecom.callback.directory_sync", corp_id=corp_id, change_type=change[:64], started=started)
+        except Exception as exc:
+            log.error("wecom.callback.directory_sync_failed", corp_id=corp_id, error_type=type(exc).__name__)
+
+
+def _record_member_change(state: Any, corp_id: str, change: str, event: dict[str, str]) -> None:
+    userid, occurred_at = event.get("UserID", ""), _created_at(event.get("CreateTime", ""))
+    # UNCERTAIN (spec §6.7a): ``Department`` lists the member's department ids, comma separated,
+    # and only when they changed; a value that does not parse is left to the sync.
+    departments = [part.strip() for part in event.get("Department", "").split(",") if part.strip()]
+    if change == "update_user" and not (departments and all(part.isdigit() for part in departments)):
+        return
+    with session_scope(state["context"].session_factory) as session:
+        if change == "delete_user":
+            applied = record_departure(session, corp_id, userid, occurred_at=occurred_at, now=utcnow())
+        else:
+            ids = [int(part) for part in departments]
+            applied = record_move(session, corp_id, userid, ids, occurred_at=occurred_at, now=utcnow())
+    log.info("wecom.callback.member_change", corp_id=corp_id, change_type=change, applied=applied)
 
 
 def _created_at(value: str) -> datetime:

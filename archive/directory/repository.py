@@ -47,6 +47,10 @@ def members(session: Session, corp_id: str) -> dict[str, DirectoryMember]:
     return {member.userid: member for member in rows}
 
 
+def member(session: Session, corp_id: str, userid: str) -> DirectoryMember | None:
+    return session.get(DirectoryMember, (corp_id, userid))
+
+
 def memberships(session: Session, corp_id: str, userids: Collection[str] | None = None) -> dict[str, set[int]]:
     """userid → its departments, for the given members (or all). Non-members are absent."""
     query = select(DirectoryMembership.userid, DirectoryMembership.dept_id).where(

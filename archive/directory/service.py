@@ -179,3 +179,55 @@ def record_follow_ended(
         source="callback",
     )
     return True
+
+
+def record_departure(session: Session, corp_id: str, userid: str, *, occurred_at: datetime, now: datetime) -> bool:
+    """A member left as WeCom's ``delete_user`` callback says, dated by its CreateTime (a
+    sync can only date it when it notices). Memberships stay, as in a sync's departure.
+    False when the member is unknown or already gone (the sync then changes nothing)."""
+    member = repository.member(session, corp_id, userid)
+    if member is None or not member.is_active:
+        return False
+    departments = sorted(repository.memberships(session, corp_id, [userid]).get(userid, set()))
+    member.is_active, member.left_at, member.updated_at = False, occurred_at, now
+    repository.add_change(
+        session,
+        corp_id,
+        "member",
+        userid,
+        "left",
+        before={"name": member.name, "departments": departments},
+        after=None,
+        occurred_at=occurred_at,
+        source="callback",
+    )
+    return True
+
+
+def record_move(
+    session: Session, corp_id: str, userid: str, department_ids: Sequence[int], *, occurred_at: datetime, now: datetime
+) -> bool:
+    """A member's departments as WeCom's ``update_user`` callback gives them, applied at once
+    (scopes follow people: a reviewer's view changes with the move, not a debounce later)
+    and dated by its CreateTime. False when nothing changes or the member is unknown."""
+    member = repository.member(session, corp_id, userid)
+    wanted = sorted(set(department_ids))
+    if member is None or not member.is_active or not wanted:
+        return False
+    current = sorted(repository.memberships(session, corp_id, [userid]).get(userid, set()))
+    if current == wanted:
+        return False
+    repository.replace_memberships(session, corp_id, userid, wanted)
+    member.updated_at = now
+    repository.add_change(
+        session,
+        corp_id,
+        "member",
+        userid,
+        "moved",
+        before={"departments": current},
+        after={"departments": wanted},
+        occurred_at=occurred_at,
+        source="callback",
+    )
+    return True

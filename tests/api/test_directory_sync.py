@@ -19,7 +19,7 @@ from sqlalchemy import select
 from api.app import create_app
 from archive.clock import utcnow
 from archive.directory.jobs import DirectorySyncTrigger
-from archive.directory.models import DirectoryChange, DirectoryFollow, DirectoryMember
+from archive.directory.models import DirectoryChange, DirectoryFollow, DirectoryMember, DirectoryMembership
 from archive.models import Conversation, Message, MessageRecipient
 from archive.wecom.callback_crypto import CallbackCrypto
 from audit.events.models import ContactEvent
@@ -214,6 +214,61 @@ def test_a_signed_change_callback_triggers_a_directory_sync(edge: DirectoryEdge)
     assert changes == {(renamed.userid, "renamed", "sync"), (lost, "removed", "callback")}
     assert events == ["del_follow_user"], "the contact event is still recorded for the detectors"
     assert world.calls["/cgi-bin/department/list"] == 2, "the two callbacks made one sync"
+
+
+def test_a_move_and_a_departure_by_callback_apply_at_once_dated_by_wecom(edge: DirectoryEdge) -> None:
+    """update_user with Department moves the member at once (scopes follow without waiting for
+    the debounced sync) and delete_user dates the departure by the event; the sync that
+    follows confirms both and records nothing twice."""
+    edge.settings.callback = CallbackSettings(
+        token=SecretStr(CALLBACK_TOKEN), encoding_aes_key=SecretStr(CALLBACK_AES_KEY)
+    )
+    edge.settings.scheduler.directory_sync_debounce_s = 600  # the sync runs only when the test says
+    edge.settings.scheduler.directory_calls_per_minute = TEST_CALLS_PER_MINUTE
+    edge.sync()
+    world = edge.directory
+    edge.handover.callbacks.configure(CallbackCrypto(CALLBACK_TOKEN, CALLBACK_AES_KEY, edge.corp_id))
+    mover, leaver = (member.userid for member in world.listed_members()[:2])
+    with session_scope(edge.database.sessions) as session:
+        before = session.get(DirectoryMember, (edge.corp_id, mover))
+        assert before is not None
+        old_departments = {m.department_id for m in world.listed_members() if m.userid == mover}
+    target = next(d.id for d in edge.handover.company.departments if d.id not in old_departments and d.id != 1)
+    world.move_member(mover, target)
+    world.member_leaves(leaver)
+    deliveries = edge.handover.callbacks.deliveries
+    assert [d.event["ChangeType"] for d in deliveries] == ["update_user", "delete_user"]
+    moved_at, left_at = (datetime.fromtimestamp(int(d.event["CreateTime"]), UTC) for d in deliveries)
+
+    with TestClient(app=create_app(edge.context())) as client:
+        for delivery in deliveries:
+            assert client.post("/wecom/callback", params=delivery.params, content=delivery.body).status_code == 200
+
+    def member_changes() -> list[tuple[str, str, str, datetime]]:
+        with session_scope(edge.database.sessions) as session:
+            return [
+                (c.subject_id, c.change, c.source, c.occurred_at)
+                for c in session.scalars(select(DirectoryChange).order_by(DirectoryChange.id))
+                if c.subject == "member"
+            ]
+
+    applied = [(mover, "moved", "callback", moved_at), (leaver, "left", "callback", left_at)]
+    assert member_changes() == applied
+    with session_scope(edge.database.sessions) as session:
+        memberships = {
+            m.dept_id
+            for m in session.scalars(
+                select(DirectoryMembership).where(
+                    DirectoryMembership.corp_id == edge.corp_id, DirectoryMembership.userid == mover
+                )
+            )
+        }
+        gone = session.get(DirectoryMember, (edge.corp_id, leaver))
+    assert memberships == {target}, "the move applies before any sync"
+    assert gone is not None and not gone.is_active and gone.left_at == left_at
+
+    edge.sync()
+    assert member_changes() == applied, "the sync confirms the callbacks and records nothing twice"
 
 
 def test_admins_start_a_sync_through_the_api_and_anyone_with_status_sees_it(edge: DirectoryEdge) -> None:
