@@ -125,3 +125,19 @@ def test_a_reviewer_reads_the_rules_but_cannot_change_them(tab: Watched) -> None
     assert tab.page.get_by_role("link", name="新建词组").count() == 0
     assert tab.goto("/console/rules/new").status == 403
     assert PURPOSE  # (rules are not chat content: no purpose is asked)
+
+
+def test_the_staff_and_groups_a_draft_is_limited_to_are_shown_by_name(tab: Watched, console_site: ConsoleSite) -> None:
+    member = console_site.world.edge.simulator.company.employees[0]
+    page = tab.page
+    tab.login("compliance_officer")
+    tab.goto("/console/rules/new")
+    page.get_by_label("名称（即规则名）").fill("test.limited")
+    page.get_by_label("类别（如 fraud.rebate）").fill("test.console")
+    page.get_by_label("词语（每行一个）").fill("不会出现的词语组合")
+    page.get_by_label("仅限员工（userid，逗号分隔）").fill(f"{member.userid}, NoSuchMember")
+    page.get_by_role("button", name="模拟（不保存）").click()
+    names = page.locator("[data-rule-names]")
+    assert member.name in names.inner_text() and "未同步" in names.inner_text()
+    assert names.locator(f'[data-wecom-id="{member.userid}"]').get_attribute("title") == member.userid
+    assert names.locator('[data-wecom-id="NoSuchMember"] [data-id-only]').inner_text() == "NoSuchMember"

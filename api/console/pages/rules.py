@@ -28,9 +28,11 @@ from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
 from api.console.nav import CONSOLE_PATH
 from api.console.pages.formdata import Form, back, in_thread, read_form
+from api.console.people import people_of
 from api.console.render import render
 from api.routes.workflow import corp_of
 from archive.clock import utcnow
+from archive.directory.names import Name
 from audit.detect.hits import Severity
 from audit.detect.rules import admin as rules_admin
 from audit.detect.rules import io as rules_io
@@ -124,6 +126,7 @@ MESSAGES = {
     ),
     "rule.employees": ("仅限员工（userid，逗号分隔）", "Only staff (userids, comma-separated)"),
     "rule.rooms": ("仅限群（roomid，逗号分隔）", "Only groups (roomids, comma-separated)"),
+    "rule.limited_to": ("即：", "That is: "),
     "rule.enabled": ("启用（保存后立即用于检测）", "Enabled (used by detection once saved)"),
     "rule.save": ("保存", "Save"),
     "rule.simulate": ("模拟（不保存）", "Simulate (saves nothing)"),
@@ -302,10 +305,12 @@ def _edit_page(
     days: int = 7,
     error: str | None = None,
     status_code: int = 200,
+    names: list[Name] | None = None,
 ) -> Response[str]:
     return render(
         request,
         "rule_edit.html",
+        names=names,
         principal=principal_of(request),
         status_code=status_code,
         draft=draft,
@@ -332,7 +337,15 @@ def edit_rule(request: Request[Any, Any, Any], name: FromQuery[str]) -> Response
         group = next((g for g in groups if g.name == name), None) if starter else rules.get_group(session, name)
     if group is None:
         raise NotFound(f"no global word group named {name!r}", hint="corp-specific groups are managed with the API")
-    return _edit_page(request, Draft.of(group))
+    return _edit_page(request, Draft.of(group), names=_names_of(request, group))
+
+
+def _names_of(request: Request[Any, Any, Any], group: LexiconGroup) -> list[Name]:
+    """The staff and groups a word group is limited to, by name (the fields hold their ids)."""
+    ids = sorted({*group.employees, *group.rooms})
+    with session_scope(context_of(request).session_factory) as session:
+        names = people_of(session, ids)
+    return [names.of(wecom_id) for wecom_id in ids]
 
 
 def _simulate(request: Request[Any, Any, Any], group: LexiconGroup, days: int) -> RuleSimulation:
@@ -366,7 +379,8 @@ async def save_rule(request: Request[Any, Any, Any]) -> Response[Any]:
         return _edit_page(request, draft, days=days, error=str(exc), status_code=400)
     if form.text("action") == "simulate":
         simulation = await in_thread(lambda: _simulate(request, group, days))
-        return _edit_page(request, draft, simulation=simulation, days=days)
+        names = await in_thread(lambda: _names_of(request, group))
+        return _edit_page(request, draft, simulation=simulation, days=days, names=names)
 
     def work() -> None:
         now = utcnow()
