@@ -270,7 +270,6 @@ def seen_by(move: Move, username: str, manager: str) -> Seen:
 
 
 def test_a_member_who_moves_takes_their_conversations_to_the_new_department(move: Move) -> None:
-    print(f"moving {move.member}: {len(move.moved)} conversations, group {move.group}")
     before_old = seen_by(move, "old_reviewer", "old_manager")
     before_new = seen_by(move, "new_reviewer", "new_manager")
     assert before_old.search == move.moved and before_old.export_query == move.moved
