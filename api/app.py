@@ -17,12 +17,11 @@ from typing import Any
 import uvicorn
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ControllerRouterHandler
 
-from api import console
+from api import console, unit_of_work
 from api.context import AppContext
 from api.errors import PROBLEM_JSON, exception_handlers
 from api.metrics import ApiMetrics
@@ -192,7 +191,7 @@ def create_app(
     _document_problems(handlers)
     return Litestar(
         route_handlers=handlers,
-        dependencies={"context": Provide(lambda: context, sync_to_thread=False)},
+        dependencies=unit_of_work.dependencies(),
         middleware=[request_middleware(metrics)],
         exception_handlers=exception_handlers(),
         openapi_config=docs.openapi_config(_version(), public=context.settings.api.public_docs),

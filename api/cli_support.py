@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import typer
 from rich.console import Console
+from sqlalchemy.orm import Session
 
+from api import unit_of_work
 from api.context import AppContext
 from config.logs import configure_logging
 from config.settings import load_settings
@@ -25,3 +30,10 @@ def fail(message: str, hint: str = "") -> typer.Exit:
     if hint:
         err_console.print(f"[yellow]What to do:[/] {hint}")
     return typer.Exit(code=1)
+
+
+@contextmanager
+def transaction(context: AppContext) -> Iterator[Session]:
+    """One unit of work for a command (commits on success, rolls back on any error)."""
+    with unit_of_work.transaction(context) as session:
+        yield session

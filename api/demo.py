@@ -220,8 +220,8 @@ def ensure_demo_users(context: AppContext) -> dict[str, str]:
     time (shown once), nothing for accounts that already exist."""
     import secrets
 
+    from audit.errors import Conflict
     from audit.security import service as security
-    from audit.security.errors import Conflict
 
     created: dict[str, str] = {}
     for username, role in DEMO_USERS:

@@ -16,10 +16,12 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
+from archive.corps import NoCorpError
 from archive.errors import ArchiveError
 from archive.wecom.callback_crypto import CallbackRejected
 from archive.wecom.errors import WeComConfigurationError, WeComRejectedError
 from audit.alerts.errors import AlertNotFoundError, TransitionRefusedError
+from audit.errors import Conflict, InvalidInput, NotFound
 from audit.review.errors import AssigneeRefusedError
 from audit.security import errors as security
 from config.logs import get_logger
@@ -40,9 +42,10 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
     (security.PermissionDenied, 403, "Permission denied"),
     (security.OutOfScope, 403, "Outside your data scope"),
     (security.PurposeRequired, 428, "Purpose required"),
-    (security.NotFound, 404, "Not found"),
-    (security.Conflict, 409, "Conflict"),
-    (security.InvalidInput, 400, "Invalid input"),
+    (NotFound, 404, "Not found"),
+    (Conflict, 409, "Conflict"),
+    (InvalidInput, 400, "Invalid input"),
+    (NoCorpError, 400, "Invalid input"),
     (NameResolutionError, 400, "Unknown or ambiguous name"),
     (QuerySyntaxError, 400, "Query syntax error"),
     (InvalidCursorError, 400, "Invalid cursor"),

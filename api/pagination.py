@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar.params import PathParameter
 
-from audit.security.errors import InvalidInput
+from audit.errors import InvalidInput
 
 # Database ids are signed 64-bit: larger numbers are refused at the edge, not by the driver.
 MAX_ID = 2**63 - 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from audit.security.errors import InvalidInput
+from audit.errors import InvalidInput
 
 FIRST_DAY = date(1900, 1, 1)
 LAST_DAY = date(2199, 12, 31)

@@ -18,12 +18,13 @@ from api.console.nav import CONSOLE_PATH
 from api.console.render import language, render
 from api.errors import STATUS_BY_ERROR, internal_error
 from archive.errors import ArchiveError
+from audit.errors import Conflict, InvalidInput, NotFound
 from audit.security import errors as security
 from audit.security.passwords import MIN_PASSWORD_LENGTH
 from audit.security.principal import Principal
 
 # Errors whose own message is written for the user (never holds content or secrets).
-_SHOWN_DETAIL = (security.InvalidInput, security.NotFound, security.Conflict, security.OutOfScope)
+_SHOWN_DETAIL = (InvalidInput, NotFound, Conflict, security.OutOfScope)
 
 
 def safe_next(target: str | None) -> str:

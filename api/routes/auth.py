@@ -18,8 +18,9 @@ from api.auth.guards import (
 from api.schemas import Health, LoginRequest, PurposeRequest, SessionView
 from archive.clock import utcnow
 from audit.access.gate import clean_purpose
+from audit.errors import InvalidInput
 from audit.security import service as security
-from audit.security.errors import CsrfFailed, InvalidInput
+from audit.security.errors import CsrfFailed
 from audit.security.principal import Principal
 from audit.security.roles import Permission
 from config.database import session_scope

@@ -21,7 +21,7 @@ from api.routes.content import through_gate
 from archive.consent import service
 from archive.consent.service import ConsentRecord
 from audit.access.gate import AccessGate
-from audit.security.errors import InvalidInput
+from audit.errors import InvalidInput
 from audit.security.roles import Permission
 
 READ = [requires(Permission.CONTENT_READ)]

@@ -25,7 +25,7 @@ from api.routes.search import backend_of, open_search_scope
 from api.schemas import Id
 from api.timerange import utc_instant
 from audit.access import exports
-from audit.security.errors import InvalidInput
+from audit.errors import InvalidInput
 from audit.security.roles import Permission
 from search.backend import MAX_LIMIT, SearchRequest
 from search.query import parse_query

@@ -27,11 +27,11 @@ from api.auth.guards import context_of, principal_of, requires
 from api.pagination import PathId, decode_cursor, encode_cursor, page_size
 from api.routes.content import through_gate
 from archive.clock import utcnow
+from audit.errors import InvalidInput
 from audit.handover import report as reports
 from audit.handover import service, views
 from audit.handover.models import CaseKind, HandoverCase
 from audit.handover.views import CaseSummary
-from audit.security.errors import InvalidInput
 from audit.security.principal import Principal
 from audit.security.roles import Permission
 from config.database import session_scope

@@ -24,8 +24,8 @@ from audit.detect.hits import Severity
 from audit.detect.rules import admin as rules_admin
 from audit.detect.rules.models import GLOBAL_CORP
 from audit.detect.rules.spec import LexiconGroup, RuleError, RuleSet
+from audit.errors import InvalidInput
 from audit.review.simulate import simulate_for
-from audit.security.errors import InvalidInput
 from audit.security.roles import Permission
 from config.database import session_scope
 

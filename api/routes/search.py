@@ -17,7 +17,7 @@ from api.schemas import SearchFacetValue, SearchResultOut, search_hit_out
 from archive.clock import utcnow
 from archive.directory.names import Names, display_names
 from audit.access.gate import AccessGate
-from audit.security.errors import InvalidInput
+from audit.errors import InvalidInput
 from audit.security.principal import Principal
 from audit.security.roles import Permission
 from audit.security.scope import DataScope

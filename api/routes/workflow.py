@@ -41,9 +41,9 @@ from audit.detect.hits import Severity
 from audit.detect.rules import admin as rules_admin
 from audit.detect.rules import io as rules_io
 from audit.detect.rules import repository as rules
+from audit.errors import InvalidInput
 from audit.monitor import queries as monitor
 from audit.review import service as review
-from audit.security.errors import InvalidInput
 from audit.security.principal import Principal
 from audit.security.roles import Permission
 from audit.security.scope import DataScope, resolve_scope, visible_clause

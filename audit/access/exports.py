@@ -29,7 +29,7 @@ from archive.media.models import MediaTask
 from archive.models import Conversation, Message
 from audit.access.gate import AccessGate
 from audit.access.reads import message_views
-from audit.security.errors import InvalidInput
+from audit.errors import InvalidInput
 
 EXPORT_MAX_MESSAGES = 50_000
 EXPORT_FILE_NAME = "messages.jsonl"

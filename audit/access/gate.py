@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 
 from archive.models import Conversation, Message
 from audit.access import log as access_log
+from audit.errors import InvalidInput
 from audit.security import service as security
-from audit.security.errors import InvalidInput, OutOfScope, PurposeRequired
+from audit.security.errors import OutOfScope, PurposeRequired
 from audit.security.principal import Principal
 from audit.security.roles import Permission
 from audit.security.scope import DataScope, conversation_visible, resolve_scope, visible_clause

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from archive.media.models import MediaTask
 from archive.models import Conversation, Message, MessageRecipient
 from audit.access.gate import AccessGate
-from audit.security.errors import NotFound
+from audit.errors import NotFound
 
 CONTEXT_MAX_MESSAGES = 100
 

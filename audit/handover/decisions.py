@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from archive.directory.models import DirectoryMember
 from audit.access import log as access_log
+from audit.errors import Conflict, InvalidInput, NotFound
 from audit.handover.models import (
     CaseStatus,
     Decision,
@@ -32,7 +33,6 @@ from audit.handover.models import (
     HandoverGroup,
     ItemState,
 )
-from audit.security.errors import Conflict, InvalidInput, NotFound
 from audit.security.principal import Principal
 from audit.security.roles import Permission
 

@@ -38,6 +38,7 @@ from archive.wecom.contacts import (
     WeComContacts,
 )
 from archive.wecom.errors import WeComApiError, WeComConfigurationError, WeComRejectedError
+from audit.errors import Conflict, InvalidInput
 from audit.handover.decisions import claimed, load_case, log_step
 from audit.handover.inheritance import inherit
 from audit.handover.models import (
@@ -50,7 +51,6 @@ from audit.handover.models import (
     HandoverGroup,
     ItemState,
 )
-from audit.security.errors import Conflict, InvalidInput
 from audit.security.principal import Principal
 from audit.security.roles import Permission
 from config.database import session_scope

@@ -34,6 +34,7 @@ from archive.wecom.contacts import (
 )
 from archive.wecom.errors import WeComRejectedError
 from audit.access import log as access_log
+from audit.errors import InvalidInput
 from audit.events.models import ContactEvent
 from audit.events.service import DEL_EXTERNAL_CONTACT, DELETE_BY_TRANSFER
 from audit.handover.dossier import customer_dossier, group_dossier
@@ -46,7 +47,6 @@ from audit.handover.successor import (
     suggest_for_customers,
     suggest_for_group,
 )
-from audit.security.errors import InvalidInput
 from config.database import session_scope
 from config.logs import get_logger
 

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from archive.directory.models import DirectoryDepartment
 from archive.directory.names import display_names
 from audit.access.models import AccessLogEntry
+from audit.errors import InvalidInput, NotFound
 from audit.handover import reasons
 from audit.handover.dossier import RISK_REASON_TEXT
 from audit.handover.models import (
@@ -40,7 +41,6 @@ from audit.handover.models import (
     HandoverInheritance,
     ItemState,
 )
-from audit.security.errors import InvalidInput, NotFound
 from audit.security.models import SecurityUser
 
 LANGUAGES = ("zh", "en")

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive.wecom.contacts import WeComContacts
 from audit.access import log as access_log
+from audit.errors import Conflict, InvalidInput
 from audit.handover import report as reports
 from audit.handover import views
 from audit.handover.decisions import accept_suggestions, decide, load_case, log_step, parse_decision
@@ -44,7 +45,7 @@ from audit.handover.models import (
 )
 from audit.handover.polling import PollSummary, poll, poll_executing
 from audit.handover.reasons import Reason
-from audit.security.errors import Conflict, InvalidInput, OutOfScope
+from audit.security.errors import OutOfScope
 from audit.security.principal import Principal
 from audit.security.roles import Permission
 from config.database import session_scope

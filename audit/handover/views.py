@@ -32,9 +32,10 @@ from sqlalchemy.orm import Session
 from archive.directory.models import DirectoryMembership
 from audit.access.gate import AccessGate
 from audit.alerts.visibility import visible_alert_ids
+from audit.errors import NotFound
 from audit.handover.models import HandoverCase, HandoverCustomer, HandoverGroup, ItemState
 from audit.handover.report import DOSSIER_ACTION
-from audit.security.errors import NotFound, OutOfScope
+from audit.security.errors import OutOfScope
 from audit.security.principal import Principal
 from audit.security.scope import DataScope, resolve_scope
 

@@ -3,15 +3,13 @@ HTTP: ``api.errors`` maps each class to a status once."""
 
 from __future__ import annotations
 
+from audit.errors import AuditError, InvalidInput
 
-class SecurityError(Exception):
+
+class SecurityError(AuditError):
     """Base of every security error. ``code`` is stable; messages never carry secrets."""
 
     code = "security_error"
-
-    def __init__(self, message: str, *, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
 
 
 class AuthenticationRequired(SecurityError):
@@ -64,18 +62,6 @@ class PurposeRequired(SecurityError):
 
 class CsrfFailed(SecurityError):
     code = "csrf_failed"
-
-
-class NotFound(SecurityError):
-    code = "not_found"
-
-
-class Conflict(SecurityError):
-    code = "conflict"
-
-
-class InvalidInput(SecurityError):
-    code = "invalid_input"
 
 
 class WeakPassword(InvalidInput):

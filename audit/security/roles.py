@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from audit.security.errors import InvalidInput
+from audit.errors import InvalidInput
 
 
 class Role(StrEnum):

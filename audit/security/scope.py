@@ -25,7 +25,7 @@ from archive.directory.models import DirectoryMembership
 from archive.directory.service import department_subtree
 from archive.models import Conversation, Message, MessageRecipient
 from audit.access import log as access_log
-from audit.security.errors import InvalidInput, NotFound
+from audit.errors import InvalidInput, NotFound
 from audit.security.models import (
     ConversationGrant,
     ProtectedPerson,

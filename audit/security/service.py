@@ -21,17 +21,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from audit.access import log as access_log
+from audit.errors import Conflict, InvalidInput, NotFound
 from audit.security import passwords
-from audit.security.errors import (
-    AccountLocked,
-    Conflict,
-    InvalidCredentials,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-    RateLimited,
-    SecurityError,
-)
+from audit.security.errors import AccountLocked, InvalidCredentials, PermissionDenied, RateLimited, SecurityError
 from audit.security.models import (
     ApiToken,
     LoginAttempt,

@@ -17,7 +17,7 @@ from api.console.pages.formdata import query_string
 from api.console.people import people_of
 from api.console.render import render, zone_of
 from audit.access import log as access_log
-from audit.security.errors import InvalidInput
+from audit.errors import InvalidInput
 from audit.security.roles import Permission
 from config.database import session_scope
 

@@ -37,11 +37,12 @@ from audit.alerts.models import Alert
 from audit.alerts.visibility import PERSON_KEYS, visible_alerts
 from audit.alerts.visibility import visible_alert as alert_in_scope
 from audit.detect.hits import Severity
+from audit.errors import Conflict, InvalidInput
 from audit.review import sampling
 from audit.review import service as review
 from audit.review.errors import AssigneeRefusedError
 from audit.review.models import AlertTrail, ReviewSample
-from audit.security.errors import Conflict, InvalidInput, OutOfScope
+from audit.security.errors import OutOfScope
 from audit.security.principal import Principal
 from audit.security.roles import Permission
 from audit.security.scope import DataScope, conversation_visible, resolve_scope

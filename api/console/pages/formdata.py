@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from api.auth.guards import context_of
 from api.console.errors import safe_next
 from archive import repository
-from audit.security.errors import InvalidInput
+from audit.errors import InvalidInput
 
 T = TypeVar("T")
 

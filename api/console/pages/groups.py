@@ -30,8 +30,9 @@ from archive.clock import utcnow
 from archive.directory.names import Name, Names
 from archive.models import Conversation
 from audit.access.gate import AccessGate
+from audit.errors import InvalidInput, NotFound
 from audit.monitor import queries as monitor
-from audit.security.errors import InvalidInput, NotFound, OutOfScope
+from audit.security.errors import OutOfScope
 from audit.security.roles import Permission
 from audit.security.scope import conversation_visible, resolve_scope, visible_clause
 from config.database import session_scope

@@ -24,9 +24,9 @@ from api.console.pages.handover_view import in_transaction, load_case_view, rend
 from api.console.render import language
 from api.routes import handover as api_handover
 from archive.clock import utcnow
+from audit.errors import InvalidInput
 from audit.handover import service
 from audit.handover.models import CaseKind
-from audit.security.errors import InvalidInput
 from audit.security.roles import Permission
 
 MANAGE = [signed_in(Permission.HANDOVER_MANAGE)]

@@ -40,8 +40,8 @@ from audit.detect.rules import repository as rules
 from audit.detect.rules import service as rules_service
 from audit.detect.rules.models import GLOBAL_CORP
 from audit.detect.rules.spec import CHAT_KIND_SCOPES, DIRECTIONS, LexiconGroup, RuleError, RuleSet
+from audit.errors import Conflict, InvalidInput, NotFound
 from audit.review.simulate import RuleSimulation, simulate_for
-from audit.security.errors import Conflict, InvalidInput, NotFound
 from audit.security.roles import Permission
 from config.database import session_scope
 

@@ -30,8 +30,9 @@ from api.console.pages.formdata import FORM_BODY, CsrfForm
 from api.console.render import render
 from archive.clock import utcnow
 from audit.access.gate import clean_purpose
+from audit.errors import InvalidInput
 from audit.security import service as security
-from audit.security.errors import AccountLocked, InvalidInput, RateLimited
+from audit.security.errors import AccountLocked, RateLimited
 from audit.security.roles import Permission
 from config.database import session_scope
 

@@ -29,7 +29,7 @@ from archive.retention.errors import RetentionError
 from archive.retention.rules import CHAT_TYPES
 from archive.retention.service import Actor, RetentionService
 from archive.retention.views import HoldView, PolicyScope, PolicyView, RunView
-from audit.security.errors import Conflict
+from audit.errors import Conflict
 from audit.security.principal import Principal
 from audit.security.roles import Permission
 from config.database import session_scope

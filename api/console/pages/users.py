@@ -25,10 +25,10 @@ from api.console.pages.formdata import Form, back, corp_ids, in_thread, read_for
 from api.console.render import render
 from archive.clock import utcnow
 from archive.directory import repository as directory
+from audit.errors import InvalidInput
 from audit.handover.service import apply_pending_inheritances
 from audit.security import scope as scopes
 from audit.security import service as security
-from audit.security.errors import InvalidInput
 from audit.security.models import SecurityUser
 from audit.security.roles import CONTENT_PERMISSIONS, ROLE_PERMISSIONS, Permission, Role
 from config.database import session_scope

@@ -19,7 +19,7 @@ from audit.access import log as access_log
 from audit.detect.rules import repository
 from audit.detect.rules import service as rules_service
 from audit.detect.rules.spec import LexiconGroup
-from audit.security.errors import Conflict, NotFound
+from audit.errors import Conflict, NotFound
 from audit.security.principal import Principal
 
 
