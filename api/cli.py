@@ -38,7 +38,7 @@ from archive.media import tasks as media_tasks
 from archive.puller import PullReport
 from archive.quarantine import retry_quarantine
 from archive.status import ArchiveStatus, collect_status
-from audit.access.jobs import checkpoint as checkpoint_access_log
+from audit.accesslog.jobs import checkpoint as checkpoint_access_log
 from audit.detect.rules.service import ensure_starter_rules
 from config.database import session_scope
 from config.logs import configure_logging

@@ -28,8 +28,8 @@ from archive.clock import utcnow
 from archive.consent.jobs import ConsentCheckLimits, run_corp
 from archive.consent.service import ConsentRecord
 from archive.errors import ArchiveError
-from audit.access import log as access_log
 from audit.access.gate import AccessGate, clean_purpose
+from audit.accesslog import log as access_log
 from audit.security.errors import SecurityError
 from audit.security.principal import Principal
 from audit.security.roles import ROLE_PERMISSIONS, Role

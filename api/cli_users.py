@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.context import AppContext
 from archive.clock import utcnow
 from archive.errors import ArchiveError
-from audit.access import jobs as access_jobs
-from audit.access import log as access_log
+from audit.accesslog import jobs as access_jobs
+from audit.accesslog import log as access_log
 from audit.handover.inheritance import apply_pending_inheritances
 from audit.security import scope as scopes
 from audit.security import service as security

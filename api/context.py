@@ -22,8 +22,8 @@ from archive.sdk.source import FinanceSdkSource
 from archive.sdk.worker import WorkerConfig
 from archive.wecom.client import WeComClient
 from archive.wecom.contacts import WeComContacts
-from audit.access.logkey import AccessLogConfig
-from audit.access.logkey import use as use_access_log_config
+from audit.accesslog.logkey import AccessLogConfig
+from audit.accesslog.logkey import use as use_access_log_config
 from config import migrate
 from config.database import create_db_engine, make_session_factory
 from config.settings import ConfigError, Settings

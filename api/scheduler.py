@@ -26,7 +26,7 @@ from archive.integrity.jobs import checkpoint_all
 from archive.media.downloader import MediaReport
 from archive.puller import PullReport
 from archive.retention.jobs import dispose_all
-from audit.access.jobs import checkpoint as checkpoint_access_log
+from audit.accesslog.jobs import checkpoint as checkpoint_access_log
 from audit.alerts.jobs import detect_and_notify
 from audit.handover.discovery import discover_cases
 from audit.handover.polling import poll_executing

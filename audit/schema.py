@@ -1,7 +1,7 @@
 """Every model module of the audit layer, on top of the archive's (for Alembic and tools)."""
 
 from archive.schema import metadata
-from audit.access import models as access_models
+from audit.accesslog import models as access_models
 from audit.alerts import models as alert_models
 from audit.detect import models as detect_models
 from audit.detect.rules import models as rule_models

@@ -13,7 +13,7 @@ from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from archive.models import Base, BigIntId
-from audit.security.errors import InvalidInput, NotFound
+from audit.errors import InvalidInput, NotFound
 from search.query import MAX_QUERY_LENGTH
 
 SAVED_NAME_MAX_CHARS = 100

@@ -12,7 +12,7 @@ from api.auth.guards import context_of, requires
 from api.pagination import decode_cursor, encode_cursor, page_size
 from api.schemas import AccessLogEntryOut, AccessLogPage, AccessLogVerifyOut
 from api.timerange import utc_instant
-from audit.access import log as access_log
+from audit.accesslog import log as access_log
 from audit.security.roles import Permission
 from config.database import session_scope
 

@@ -108,7 +108,7 @@ def read_checkpoint_lines(checkpoint_file: Path) -> Iterator[tuple[int, Checkpoi
 
 def append_line(path: Path, line: bytes) -> None:
     """Append one line to an append-only anchor file (O_APPEND, fsynced; also used by the
-    access log's checkpoints, ``audit.access.checkpoints``)."""
+    access log's checkpoints, ``audit.accesslog.checkpoints``)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         created = not path.exists()

@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from archive.models import Conversation, Message
-from audit.access import log as access_log
+from audit.accesslog import log as access_log
 from audit.errors import InvalidInput
 from audit.security import service as security
 from audit.security.errors import OutOfScope, PurposeRequired
@@ -69,7 +69,7 @@ class AccessGate:
         if given != principal.purpose:
             security.remember_purpose(session, principal, given)
         if lock and session.get_bind().dialect.name == "sqlite":
-            access_log.lock_head(session, now)  # before any read: see audit.access.log
+            access_log.lock_head(session, now)  # before any read: see audit.accesslog.log
         return cls(session, principal, resolve_scope(session, principal), given, now)
 
     def visible(self) -> ColumnElement[bool]:

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from archive.directory.models import DirectoryMember
-from audit.access import log as access_log
+from audit.accesslog import log as access_log
 from audit.errors import Conflict, InvalidInput, NotFound
 from audit.handover.models import (
     CaseStatus,

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive.wecom.contacts import WeComContacts
-from audit.access import log as access_log
+from audit.accesslog import log as access_log
 from audit.handover.inventory import active_case, open_case, take_inventory
 from audit.handover.models import CaseKind, CaseStatus, HandoverCase, HandoverCustomer
 from config.database import session_scope

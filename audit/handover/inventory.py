@@ -33,7 +33,7 @@ from archive.wecom.contacts import (
     WeComContacts,
 )
 from archive.wecom.errors import WeComRejectedError
-from audit.access import log as access_log
+from audit.accesslog import log as access_log
 from audit.errors import InvalidInput
 from audit.events.models import ContactEvent
 from audit.events.service import DEL_EXTERNAL_CONTACT, DELETE_BY_TRANSFER

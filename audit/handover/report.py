@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from archive.directory.models import DirectoryDepartment
 from archive.directory.names import display_names
-from audit.access.models import AccessLogEntry
+from audit.accesslog.models import AccessLogEntry
 from audit.errors import InvalidInput, NotFound
 from audit.handover import reasons
 from audit.handover.dossier import RISK_REASON_TEXT

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive.wecom.contacts import WeComContacts
-from audit.access import log as access_log
+from audit.accesslog import log as access_log
 from audit.errors import Conflict, InvalidInput
 from audit.handover import report as reports
 from audit.handover import views
@@ -274,7 +274,7 @@ class SignedOff:
 
 def _lock_log(session: Session, now: datetime) -> None:
     """These steps append to the access log: on SQLite its lock is taken before reading
-    (a WAL read snapshot cannot become a writer later; see ``audit.access.log``)."""
+    (a WAL read snapshot cannot become a writer later; see ``audit.accesslog.log``)."""
     if session.get_bind().dialect.name == "sqlite":
         access_log.lock_head(session, now)
 

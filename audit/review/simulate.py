@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from archive.models import Conversation, Message
-from audit.access import log as access_log
+from audit.accesslog import log as access_log
 from audit.alerts.from_hits import ScannedMessage, alert_requests
 from audit.alerts.masking import masked_excerpt
 from audit.detect.engine import build_contexts, compile_engine

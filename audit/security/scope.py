@@ -24,7 +24,7 @@ from archive.clock import utcnow
 from archive.directory.models import DirectoryMembership
 from archive.directory.service import department_subtree
 from archive.models import Conversation, Message, MessageRecipient
-from audit.access import log as access_log
+from audit.accesslog import log as access_log
 from audit.errors import InvalidInput, NotFound
 from audit.security.models import (
     ConversationGrant,

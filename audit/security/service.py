@@ -20,7 +20,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from audit.access import log as access_log
+from audit.accesslog import log as access_log
 from audit.errors import Conflict, InvalidInput, NotFound
 from audit.security import passwords
 from audit.security.errors import AccountLocked, InvalidCredentials, PermissionDenied, RateLimited, SecurityError

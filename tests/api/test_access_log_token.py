@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from api.app import create_app
 from archive.clock import utcnow
-from audit.access.models import AccessLogEntry
+from audit.accesslog.models import AccessLogEntry
 from audit.security import service as security
 from config.database import session_scope
 from tests.api.world import PASSWORD, PURPOSE, World, build_world, signed_in

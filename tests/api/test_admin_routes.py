@@ -13,7 +13,7 @@ from sqlalchemy import select
 from api.app import create_app
 from archive.clock import utcnow
 from archive.models import Message
-from audit.access.models import AccessLogEntry
+from audit.accesslog.models import AccessLogEntry
 from audit.alerts.service import raise_alert
 from audit.detect.hits import Severity
 from audit.monitor.models import ConversationDaily

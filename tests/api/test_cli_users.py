@@ -9,7 +9,7 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from api.cli import app
-from audit.access.models import AccessLogEntry
+from audit.accesslog.models import AccessLogEntry
 from config.database import session_scope
 from tests.conftest import Database
 

@@ -22,7 +22,7 @@ from archive.consent.jobs import ConsentCheckLimits, run_corp
 from archive.messages import is_external_id
 from archive.models import Conversation
 from archive.simulator.consent import ConsentWorld
-from audit.access.models import AccessLogEntry
+from audit.accesslog.models import AccessLogEntry
 from config.database import session_scope
 from tests.api import handover_probes
 from tests.api.world import PASSWORD, PURPOSE, World, build_world

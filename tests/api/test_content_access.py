@@ -12,8 +12,8 @@ from litestar.testing import TestClient
 from sqlalchemy import select
 
 from api.app import create_app
-from audit.access import log as access_log
-from audit.access.models import AccessLogEntry
+from audit.accesslog import log as access_log
+from audit.accesslog.models import AccessLogEntry
 from config.database import session_scope
 from tests.api import handover_probes
 from tests.api.world import PASSWORD, PURPOSE, World, build_world

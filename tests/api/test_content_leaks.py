@@ -19,7 +19,7 @@ from sqlalchemy import select
 from api.app import create_app
 from archive.clock import utcnow
 from archive.models import Message
-from audit.access.models import AccessLogEntry
+from audit.accesslog.models import AccessLogEntry
 from audit.alerts.from_hits import ScannedMessage, alert_requests
 from audit.alerts.models import Alert
 from audit.alerts.service import raise_alert

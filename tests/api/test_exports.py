@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from api.app import create_app
 from archive.integrity.repository import read_head
 from archive.models import Message
-from audit.access.models import AccessLogEntry
+from audit.accesslog.models import AccessLogEntry
 from config.database import session_scope
 from tests.api.world import PASSWORD, PURPOSE, World, build_world
 from tests.conftest import Edge

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from api.demo import prepare_demo
 from api.scheduler import PullScheduler
-from audit.access.models import AccessLogEntry
+from audit.accesslog.models import AccessLogEntry
 from audit.handover.models import HandoverCase, HandoverCustomer
 from config.database import session_scope
 from config.settings import Settings, SimulatorSettings

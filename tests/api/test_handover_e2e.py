@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import select
 
 from archive.models import Conversation
-from audit.access import log as access_log
-from audit.access.models import AccessLogEntry
+from audit.accesslog import log as access_log
+from audit.accesslog.models import AccessLogEntry
 from config.database import session_scope
 from tests.api.handover_office import Office, office  # noqa: F401 - the fixture
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from archive.models import Message
-from audit.access.models import AccessLogEntry
+from audit.accesslog.models import AccessLogEntry
 from audit.detect.models import MessageHit
 from config.database import session_scope
 from tests.api.world import PURPOSE

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from audit.access.models import AccessLogEntry
+from audit.accesslog.models import AccessLogEntry
 from config.database import session_scope
 from tests.api.world import PURPOSE
 from tests.console.conftest import ConsoleSite, Watched

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from api.app import ApiServer
 from api.context import AppContext
 from archive.clock import utcnow
-from audit.access.models import AccessLogEntry
+from audit.accesslog.models import AccessLogEntry
 from audit.handover.models import HandoverCase, HandoverCustomer
 from audit.nlp.sentiment import train_model
 from audit.security import service as security

@@ -10,7 +10,7 @@ from pathlib import Path
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from audit.access.models import AccessLogEntry
+from audit.accesslog.models import AccessLogEntry
 from audit.detect.rules import repository as rules
 from config.database import session_scope
 from tests.api.world import PURPOSE

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from archive.clock import utcnow
 from archive.models import Message
-from audit.access.models import AccessLogEntry
+from audit.accesslog.models import AccessLogEntry
 from audit.monitor import queries as monitor
 from config.database import session_scope
 from tests.api.world import PURPOSE, TEST_RULE

@@ -1,5 +1,5 @@
 """The access log, for auditors: who read or changed what, when and why, and whether the
-hash chain still verifies (``audit.access.log`` search and verify, as the API's
+hash chain still verifies (``audit.accesslog.log`` search and verify, as the API's
 ``/api/v1/access-log`` routes). Rows hold ids, queries and counts, never chat content."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from api.console.auth import principal_of, signed_in
 from api.console.pages.formdata import query_string
 from api.console.people import people_of
 from api.console.render import render, zone_of
-from audit.access import log as access_log
+from audit.accesslog import log as access_log
 from audit.errors import InvalidInput
 from audit.security.roles import Permission
 from config.database import session_scope

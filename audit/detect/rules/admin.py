@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from audit.access import log as access_log
+from audit.accesslog import log as access_log
 from audit.detect.rules import repository
 from audit.detect.rules import service as rules_service
 from audit.detect.rules.spec import LexiconGroup

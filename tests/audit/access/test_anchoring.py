@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive.clock import utcnow
 from archive.integrity import canonical
-from audit.access import jobs
-from audit.access import log as access_log
-from audit.access.logkey import AccessLogConfig, use
-from audit.access.models import AccessLogCheckpoint, AccessLogEntry, AccessLogHead
+from audit.accesslog import jobs
+from audit.accesslog import log as access_log
+from audit.accesslog.logkey import AccessLogConfig, use
+from audit.accesslog.models import AccessLogCheckpoint, AccessLogEntry, AccessLogHead
 from config.database import make_session_factory, session_scope
 from config.settings import ConfigError
 from tests.conftest import Database

@@ -9,8 +9,8 @@ from datetime import timedelta
 from sqlalchemy import delete, select, update
 
 from archive.clock import utcnow
-from audit.access import log as access_log
-from audit.access.models import AccessLogEntry, AccessLogHead
+from audit.accesslog import log as access_log
+from audit.accesslog.models import AccessLogEntry, AccessLogHead
 from config.database import session_scope
 from tests.conftest import Database
 

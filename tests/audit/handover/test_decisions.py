@@ -6,10 +6,11 @@ import pytest
 from sqlalchemy import select
 
 from archive.directory.repository import set_members_inactive
-from audit.access import log as access_log
+from audit.accesslog import log as access_log
+from audit.errors import Conflict, InvalidInput, NotFound
 from audit.handover.decisions import accept_suggestions, decide
 from audit.handover.models import CaseStatus, Decision, HandoverCase, HandoverCustomer, HandoverGroup, ItemState
-from audit.security.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from audit.security.errors import PermissionDenied
 from audit.security.principal import Principal
 from audit.security.roles import ROLE_PERMISSIONS, Role
 from config.database import session_scope

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from archive.wecom.errors import WeComTransientError
-from audit.access import log as access_log
+from audit.accesslog import log as access_log
+from audit.errors import Conflict
 from audit.handover.decisions import decide
 from audit.handover.execution import CLAIM_STALE, execute
 from audit.handover.inheritance import apply_pending_inheritances
@@ -26,7 +27,6 @@ from audit.handover.models import (
 )
 from audit.handover.polling import poll
 from audit.handover.service import sign_off
-from audit.security.errors import Conflict
 from audit.security.scope import conversation_visible, resolve_scope
 from config.database import session_scope
 from tests.audit.handover.edge import HandoverWorldEdge

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from audit.access.models import AccessLogEntry
+from audit.accesslog.models import AccessLogEntry
+from audit.errors import InvalidInput
 from audit.handover.discovery import discover_cases
 from audit.handover.inventory import CaseAlreadyOpen, Inventory, open_case, take_inventory
 from audit.handover.models import CaseKind, CaseStatus, HandoverCase, HandoverCustomer, HandoverGroup
-from audit.security.errors import InvalidInput
 from config.database import session_scope
 from tests.audit.handover.edge import HandoverWorldEdge
 

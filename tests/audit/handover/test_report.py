@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy.orm import Session
 
 from archive.directory.models import DirectoryDepartment, DirectoryMember
-from audit.access import log as access_log
+from audit.accesslog import log as access_log
+from audit.errors import InvalidInput, NotFound
 from audit.handover.models import CaseKind, CaseStatus, HandoverCase, HandoverCustomer, HandoverGroup, ItemState
 from audit.handover.report import build_report, render_html, render_pdf
-from audit.security.errors import InvalidInput, NotFound
 from tests.conftest import Database
 
 pdfium = pytest.importorskip("pypdfium2")

@@ -12,11 +12,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from audit.access.models import AccessLogEntry
+from audit.accesslog.models import AccessLogEntry
+from audit.errors import Conflict
 from audit.handover import reasons, service
 from audit.handover.models import CaseStatus, HandoverCase
 from audit.security import service as security
-from audit.security.errors import Conflict, OutOfScope
+from audit.security.errors import OutOfScope
 from audit.security.principal import Principal
 from audit.security.roles import ROLE_PERMISSIONS, Role
 from tests.audit.handover.test_report import CORP, OPENED, seed_case

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from archive.integrity.checkpoints import append_line
 from archive.integrity.errors import CheckpointFileError
-from audit.access.models import AccessLogCheckpoint, AccessLogHead
+from audit.accesslog.models import AccessLogCheckpoint, AccessLogHead
 from config.logs import get_logger
 
 log = get_logger("audit.access")

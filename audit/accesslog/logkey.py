@@ -9,7 +9,7 @@ Contract:
   stored in the database. The database holds only ``key_id``, a one-way fingerprint that
   tells an operator which key file signed the log.
 - The configuration travels with the session (``session.info``), so every appender —
-  whichever module calls ``audit.access.log.append`` — signs with the same key.
+  whichever module calls ``audit.accesslog.log.append`` — signs with the same key.
 """
 
 from __future__ import annotations

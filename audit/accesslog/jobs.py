@@ -6,10 +6,10 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive.clock import Clock, utcnow
-from audit.access import log as access_log
-from audit.access.checkpoints import write_checkpoint
-from audit.access.logkey import config_of
-from audit.access.models import AccessLogCheckpoint
+from audit.accesslog import log as access_log
+from audit.accesslog.checkpoints import write_checkpoint
+from audit.accesslog.logkey import config_of
+from audit.accesslog.models import AccessLogCheckpoint
 from config.database import session_scope
 
 

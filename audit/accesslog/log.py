@@ -6,10 +6,10 @@ Contract:
   archive's chain (``archive.integrity.canonical``: same encoder, same ``chain_hash``,
   same genesis), so ``verify`` detects any edited, deleted or reordered row.
 - Anchored: checkpoints of the head go to the database and to an append-only file outside
-  it (``audit.access.checkpoints``); ``verify`` checks every one against the chain, so rows
+  it (``audit.accesslog.checkpoints``); ``verify`` checks every one against the chain, so rows
   removed or re-chained before the latest checkpoint are found even if the whole chain was
   recomputed. Keyed mode (``access_log.mode = "keyed"``) adds an HMAC-SHA256 key held
-  outside the database (``audit.access.logkey``): from the switch-over row on (recorded in
+  outside the database (``audit.accesslog.logkey``): from the switch-over row on (recorded in
   the chain, ``KEYED_ACTION``, and in the head), every row is signed with it, so a database
   writer without the key cannot write a row that verifies (docs/adr/0019-access-log-anchoring.md).
   Once keyed, a log stays keyed: appending or verifying without the key is refused.
@@ -35,9 +35,9 @@ from sqlalchemy import CursorResult, Row, select, update
 from sqlalchemy.orm import Session
 
 from archive.integrity import canonical
-from audit.access import checkpoints
-from audit.access.logkey import AccessLogKey, config_of
-from audit.access.models import AccessLogEntry, AccessLogHead
+from audit.accesslog import checkpoints
+from audit.accesslog.logkey import AccessLogKey, config_of
+from audit.accesslog.models import AccessLogEntry, AccessLogHead
 from config.settings import ConfigError
 
 if TYPE_CHECKING:  # audit.security logs through this module: no import at run time
@@ -204,7 +204,7 @@ def switch_to_keyed(session: Session, now: datetime) -> int | None:
     """Switch the log to keyed mode if it is configured and not done yet: append the
     switch-over row, the first one signed with the key (created now if there is none), and
     record its position in the head. Returns that position, or None if nothing changed.
-    The caller commits, then checkpoints (``audit.access.jobs``), which anchors the switch."""
+    The caller commits, then checkpoints (``audit.accesslog.jobs``), which anchors the switch."""
     config = config_of(session)
     if config is None or not config.keyed:
         return None

@@ -1,5 +1,5 @@
 """Storage models of the access log: one chained row per read of chat content or admin
-action, its head, and its checkpoints. Rows are only ever inserted (see ``audit.access.log``)."""
+action, its head, and its checkpoints. Rows are only ever inserted (see ``audit.accesslog.log``)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ class AccessLogHead(Base):
 
 class AccessLogCheckpoint(Base):
     """A statement: at ``created_at`` the log had ``position`` rows ending in ``head_hash``.
-    Also appended to a file outside the database (``audit.access.checkpoints``)."""
+    Also appended to a file outside the database (``audit.accesslog.checkpoints``)."""
 
     __tablename__ = "access_log_checkpoints"
 
