@@ -18,7 +18,6 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
-from sqlalchemy.exc import OperationalError
 
 from api import cli_completeness, cli_detect, cli_monitor, cli_search
 from api.cli_alerts import register as register_alerts
@@ -28,7 +27,7 @@ from api.cli_handover import register as register_handover
 from api.cli_integrity import register as register_integrity
 from api.cli_nlp import register as register_nlp
 from api.cli_retention import register as register_retention
-from api.cli_support import fail, open_context
+from api.cli_support import fail, open_context, transaction
 from api.cli_users import register as register_users
 from api.context import AppContext
 from archive import repository
@@ -40,7 +39,7 @@ from archive.quarantine import retry_quarantine
 from archive.status import ArchiveStatus, collect_status
 from audit.accesslog.jobs import checkpoint as checkpoint_access_log
 from audit.detect.rules.service import ensure_starter_rules
-from config.database import session_scope
+from config.database_errors import unusable_database_reason
 from config.logs import configure_logging
 from config.settings import CONFIG_FILE_ENV, ConfigError, Settings, load_settings
 
@@ -87,7 +86,7 @@ def init() -> None:
     context.settings.data_dir.mkdir(parents=True, exist_ok=True)
     context.migrate()
     console.print(f"Database ready: [bold]{context.settings.redacted()['database']['url']}[/]")
-    with session_scope(context.session_factory) as session:
+    with transaction(context) as session:
         seeded = ensure_starter_rules(session, utcnow(), context.settings.detection.lexicon_data_dir)
     if seeded:
         console.print(f"Loaded {seeded} starter lexicon groups (`wecom-audit lexicon list`; rerunning keeps edits).")
@@ -165,7 +164,7 @@ def _status_rows(context: AppContext, corp: str | None) -> list[tuple[ArchiveSta
     """Each corp's status, its completeness lines (exposure, media, open alerts) and fields."""
     context.migrate()
     now = utcnow()
-    with session_scope(context.session_factory) as session:
+    with transaction(context) as session:
         corp_ids = (
             [corp]
             if corp
@@ -227,7 +226,7 @@ def status(
     context = open_context()
     try:
         statuses = _status_rows(context, corp)
-        with session_scope(context.session_factory) as session:
+        with transaction(context) as session:
             search_fields = cli_search.status_fields(session, utcnow())
             search_line = cli_search.status_line(session, utcnow())
     finally:
@@ -327,7 +326,7 @@ def quarantine_list(
     context = open_context()
     corp_id = corp or _run_guarded(lambda: context.settings.corp().corp_id)
     context.migrate()
-    with session_scope(context.session_factory) as session:
+    with transaction(context) as session:
         rows = repository.list_quarantine(session, corp_id, include_resolved=include_resolved, limit=limit)
     if not rows:
         console.print("Quarantine is empty.")
@@ -369,7 +368,7 @@ def media_fetch(corp: CorpOption = None) -> None:
         corp_id = corp or _run_guarded(lambda: context.settings.corp().corp_id)
         context.migrate()
         report = _run_guarded(lambda: context.media_downloader(corp_id).run())
-        with session_scope(context.session_factory) as session:
+        with transaction(context) as session:
             counts = media_tasks.count_by_status(session, corp_id)
     finally:
         context.close()
@@ -424,7 +423,7 @@ def _run_scheduler(
 
 
 def _live_view(context: AppContext) -> Group:
-    with session_scope(context.session_factory) as session:
+    with transaction(context) as session:
         statuses = [collect_status(session, c.corp_id, datetime.now(UTC)) for c in context.settings.corps()]
     return Group(
         _status_table(statuses), Panel("Ctrl-C stops. In another terminal: `wecom-audit status`.", expand=False)
@@ -502,16 +501,18 @@ def main() -> None:
         app()
     except ConfigError as exc:
         _exit_with(str(exc), "fix what the line above names, then run the command again")
-    except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
-        _exit_with(
-            f"The database cannot be used ({reason}).",
-            "check WECOM_AUDIT_DATABASE__URL, that the server runs and accepts this user, and free disk space",
-        )
     except (NotADirectoryError, FileExistsError, PermissionError) as exc:
         _exit_with(
             f"Cannot use {exc.filename}: {exc.strerror}.",
             "WECOM_AUDIT_DATA_DIR must be a directory this user can write (it is created if missing)",
+        )
+    except Exception as exc:
+        reason = unusable_database_reason(exc)
+        if reason is None:
+            raise
+        _exit_with(
+            f"The database cannot be used ({reason}).",
+            "check WECOM_AUDIT_DATABASE__URL, that the server runs and accepts this user, and free disk space",
         )
 
 

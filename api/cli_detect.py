@@ -7,6 +7,7 @@ import importlib
 import json
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
@@ -15,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.cli_support import open_context, transaction
+from api.context import AppContext
 from audit.detect.context import MessageContext
 from audit.detect.engine import DetectionEngine, compile_engine
 from audit.detect.hits import Hit
@@ -22,8 +25,6 @@ from audit.detect.rules import io as rules_io
 from audit.detect.rules import repository as rules_repository
 from audit.detect.rules.service import ensure_starter_rules, import_groups, rules_or_starter
 from audit.detect.rules.spec import RuleError, RuleSet
-from config.database import create_db_engine, make_session_factory, session_scope
-from config.settings import Settings, load_settings
 
 DETECT_CHUNK_LINES = 512
 SENTIMENT_HINT = "sentiment model not found: run `wecom-audit nlp train` (or pass --no-sentiment)"
@@ -68,8 +69,11 @@ def detect_command(
     """Read text lines on stdin; print one JSON object per line: its hits and its sentiment.
 
     Example: echo 加 V 信 聊 | wecom-audit detect --no-sentiment"""
-    settings = load_settings()
-    engine = _engine(settings, rules)
+    context = open_context()
+    try:
+        engine = _engine(context, rules)
+    finally:
+        context.close()
     sentiment = None if no_sentiment else _sentiment_model(model)
     template = MessageContext(
         message_id=None,
@@ -112,32 +116,30 @@ def _chunks(lines: Any, size: int) -> Iterator[list[str]]:
         yield chunk
 
 
-def _engine(settings: Settings, rules_file: Path | None) -> DetectionEngine:
+def _engine(context: AppContext, rules_file: Path | None) -> DetectionEngine:
     try:
-        rules = rules_io.read_rules(rules_file) if rules_file else _default_rules(settings)
+        rules = rules_io.read_rules(rules_file) if rules_file else _default_rules(context)
     except RuleError as exc:
         err_console.print(f"[bold red]Error:[/] {exc}")
         raise typer.Exit(code=1) from None
-    return compile_engine(rules, settings.detection)
+    return compile_engine(rules, context.settings.detection)
 
 
-def _default_rules(settings: Settings) -> RuleSet:
+def _default_rules(context: AppContext) -> RuleSet:
     """The database's rules when a database is configured and migrated, else the starter lexicons."""
+    settings = context.settings
     data_dir = settings.detection.lexicon_data_dir
     default_file = settings.data_dir / "wecom-audit.db"
     if not settings.database.url and not default_file.exists():
         return rules_or_starter_without_db(data_dir)
-    engine = create_db_engine(settings.database_url)
     try:
-        with session_scope(make_session_factory(engine)) as session:
+        with transaction(context) as session:
             return rules_or_starter(session, data_dir=data_dir)
     except Exception as exc:
         err_console.print(
             f"[yellow]Note:[/] database rules unavailable ({type(exc).__name__}); using the starter lexicons"
         )
         return rules_or_starter_without_db(data_dir)
-    finally:
-        engine.dispose()
 
 
 def rules_or_starter_without_db(data_dir: Path | None) -> RuleSet:
@@ -188,19 +190,21 @@ def _sentiment_json(verdict: _SentimentResult | None) -> dict[str, Any] | None:
 # --- lexicon ------------------------------------------------------------------------------
 
 
-def _session_factory(settings: Settings) -> Any:
-    from config import migrate
-
-    engine = create_db_engine(settings.database_url)
-    migrate.upgrade(engine)
-    return make_session_factory(engine)
+@contextmanager
+def _migrated() -> Iterator[AppContext]:
+    """The app context with its database schema up to date (the lexicon commands write rules)."""
+    context = open_context()
+    try:
+        context.migrate()
+        yield context
+    finally:
+        context.close()
 
 
 @lexicon_app.command("list")
 def lexicon_list() -> None:
     """Lexicon groups in the database with their scope and number of terms."""
-    settings = load_settings()
-    with session_scope(_session_factory(settings)) as session:
+    with _migrated() as context, transaction(context) as session:
         groups = rules_repository.list_groups(session)
     if not groups:
         console.print("No lexicon groups yet. Seed the starter lexicons: `wecom-audit lexicon seed`.")
@@ -238,14 +242,13 @@ def lexicon_import(
 ) -> None:
     """Insert or replace the file's groups (by name); other groups stay. Running engines pick
     the change up on their next batch."""
-    settings = load_settings()
     try:
         groups = rules_io.read_rules(file).groups
     except RuleError as exc:
         err_console.print(f"[bold red]Error:[/] {exc}")
         raise typer.Exit(code=1) from None
-    with session_scope(_session_factory(settings)) as session:
-        ensure_starter_rules(session, datetime.now(UTC), settings.detection.lexicon_data_dir)  # see the API
+    with _migrated() as context, transaction(context) as session:
+        ensure_starter_rules(session, datetime.now(UTC), context.settings.detection.lexicon_data_dir)  # see the API
         count = import_groups(session, groups, datetime.now(UTC), corp)
     console.print(f"Imported {count} lexicon groups from {file}.")
 
@@ -255,8 +258,7 @@ def lexicon_export(
     file: Annotated[Path, typer.Argument(help="Where to write (.csv or .xlsx).", dir_okay=False)],
 ) -> None:
     """Write every lexicon group (disabled ones included) to a CSV or Excel file."""
-    settings = load_settings()
-    with session_scope(_session_factory(settings)) as session:
+    with _migrated() as context, transaction(context) as session:
         groups = rules_repository.list_groups(session)
     rules_io.write_rules(groups, file)
     console.print(f"Exported {len(groups)} lexicon groups to {file}.")
@@ -265,9 +267,8 @@ def lexicon_export(
 @lexicon_app.command("seed")
 def lexicon_seed() -> None:
     """Load the starter lexicons into empty rule tables (never overwrites existing rules)."""
-    settings = load_settings()
-    with session_scope(_session_factory(settings)) as session:
-        count = ensure_starter_rules(session, datetime.now(UTC), settings.detection.lexicon_data_dir)
+    with _migrated() as context, transaction(context) as session:
+        count = ensure_starter_rules(session, datetime.now(UTC), context.settings.detection.lexicon_data_dir)
     console.print(
         f"Seeded {count} starter lexicon groups." if count else "Rule tables already hold rules; nothing seeded."
     )

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 
 from pydantic import SecretStr
 from rich.console import Console
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.context import AppContext
+from api.unit_of_work import transaction
 from archive.clock import utcnow
 from archive.directory.jobs import run_sync
 from archive.directory.service import sync_status
@@ -29,13 +29,13 @@ from archive.simulator.handover import HandoverWorld
 from archive.simulator.runtime import SimulatedWeCom
 from archive.simulator.server import SimulatorServer
 from audit.detect.rules.service import ensure_starter_rules
-from audit.events.models import ContactEvent
-from audit.events.service import record_contact_event
-from config.database import session_scope
+from audit.events.service import list_contact_events, record_contact_event
 from config.settings import CorpSettings, Settings
 
 # The simulated WeCom answers at once: no need to pace the demo's sync like a real corp's.
 DEMO_DIRECTORY_CALLS_PER_MINUTE = 60_000
+# Far more deletion events than the demo ever records (its leavers delete a few customers).
+DEMO_CONTACT_EVENTS_MAX = 10_000
 
 
 @dataclass
@@ -87,13 +87,13 @@ def prepare_demo(settings: Settings, console: Console) -> DemoEnvironment:
     # The same directory sync as a real installation (ADR 0020): once as WeCom was before the
     # two members left (the demo's installation knew them), then as it is now, which records
     # their departures (they keep their departments, so their old chats stay in scope).
-    with session_scope(context.session_factory) as session:
+    with transaction(context) as session:
         first_start = sync_status(session, simulator.corp_id).last_report is None
     if first_start:
         with directory.before_departures():
             sync_demo_directory(context, console)
     sync_demo_directory(context, console)
-    with session_scope(context.session_factory) as session:
+    with transaction(context) as session:
         record_departure_deletions(session, handover)
         seeded = ensure_starter_rules(session, utcnow(), settings.detection.lexicon_data_dir)
     if seeded:
@@ -123,16 +123,14 @@ def record_departure_deletions(session: Session, handover: HandoverWorld) -> Non
     """The customers the leavers deleted in their last days, as the callback endpoint
     stores WeCom's ``del_external_contact`` events (once: the demo restarts keep them)."""
     corp_id = handover.company.corp_id
+    recorded = {
+        (event.user_id, event.external_user_id)
+        for event in list_contact_events(
+            session, corp_id, change_type="del_external_contact", limit=DEMO_CONTACT_EVENTS_MAX
+        )
+    }
     for deletion in handover.deletions:
-        known = session.execute(
-            select(ContactEvent.id).where(
-                ContactEvent.corp_id == corp_id,
-                ContactEvent.user_id == deletion.userid,
-                ContactEvent.external_user_id == deletion.external_userid,
-                ContactEvent.change_type == "del_external_contact",
-            )
-        ).first()
-        if known is None:
+        if (deletion.userid, deletion.external_userid) not in recorded:
             record_contact_event(
                 session,
                 corp_id=corp_id,
@@ -227,7 +225,7 @@ def ensure_demo_users(context: AppContext) -> dict[str, str]:
     for username, role in DEMO_USERS:
         password = secrets.token_urlsafe(12)
         try:
-            with session_scope(context.session_factory) as session:
+            with transaction(context) as session:
                 security.create_user(
                     session,
                     security.cli_principal("demo"),

@@ -12,15 +12,14 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
+from api.unit_of_work import transaction
 from archive import repository
 from archive.clock import utcnow
-from archive.models import PullRun
 from archive.outbox.queue import depth
 from archive.status import collect_status
-from audit.alerts.models import Alert
-from config.database import session_scope
+from audit.alerts.queries import alerts_by_corp_and_status
+from search.indexer import search_lag
 
 if TYPE_CHECKING:
     from api.context import AppContext
@@ -41,13 +40,20 @@ class ArchiveCollector(Collector):
         quarantine = GaugeMetricFamily(
             "wecom_audit_quarantine_open", "Unresolved quarantined records", labels=["corp_id"]
         )
-        outbox = GaugeMetricFamily("wecom_audit_outbox_depth", "Outbox entries waiting per stage", labels=["consumer"])
+        outbox = GaugeMetricFamily(
+            "wecom_audit_outbox_depth",
+            "Outbox entries waiting per stage (a stored message waits in detect, then in search)",
+            labels=["consumer"],
+        )
+        search = GaugeMetricFamily(
+            "wecom_audit_search_lag_seconds",
+            "How long the oldest stored message not yet searchable has waited since it was stored "
+            "(detection and indexing both count: messages are indexed after detection)",
+        )
         alerts = GaugeMetricFamily("wecom_audit_alerts", "Alerts by status", labels=["corp_id", "status"])
         now = utcnow()
-        with session_scope(self.context.session_factory) as session:
-            for corp_id, status, count in session.execute(
-                select(PullRun.corp_id, PullRun.status, func.count()).group_by(PullRun.corp_id, PullRun.status)
-            ):
+        with transaction(self.context) as session:
+            for corp_id, status, count in repository.pull_runs_by_status(session):
                 pulls.add_metric([corp_id, status], count)
             corp_ids = {c.corp_id for c in self.context.settings.corps()} | set(repository.known_corp_ids(session))
             for corp_id in sorted(corp_ids):
@@ -58,11 +64,10 @@ class ArchiveCollector(Collector):
                     lag.add_metric([corp_id], report.lag_s)
             for entry in depth(session):
                 outbox.add_metric([entry.consumer], entry.entries)
-            for corp_id, status, count in session.execute(
-                select(Alert.corp_id, Alert.status, func.count()).group_by(Alert.corp_id, Alert.status)
-            ):
+            search.add_metric([], search_lag(session).age_s(now) or 0.0)
+            for corp_id, status, count in alerts_by_corp_and_status(session):
                 alerts.add_metric([corp_id, status], count)
-        yield from (pulls, stored, lag, quarantine, outbox, alerts)
+        yield from (pulls, stored, lag, quarantine, outbox, search, alerts)
 
 
 class ApiMetrics:

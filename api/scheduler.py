@@ -1,4 +1,5 @@
-"""The scheduler process: pulls every corp on an interval (APScheduler 3.x).
+"""The scheduler process: pulls every corp on an interval (APScheduler 3.x), and runs the
+stages after it: detection (which passes every message on to the indexer) and the indexer.
 
 One job per corp with ``max_instances=1`` keeps one puller per corp inside a process; the
 database lease (see ``archive.puller``) keeps one per corp across processes. A
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from api.context import AppContext
+from api.unit_of_work import transaction
 from archive.completeness.jobs import check_all
 from archive.consent.jobs import ConsentCheckLimits
 from archive.consent.jobs import run_corp as run_consent
@@ -27,12 +29,10 @@ from archive.media.downloader import MediaReport
 from archive.puller import PullReport
 from archive.retention.jobs import dispose_all
 from audit.accesslog.jobs import checkpoint as checkpoint_access_log
-from audit.alerts.jobs import detect_and_notify
 from audit.handover.discovery import discover_cases
 from audit.handover.polling import poll_executing
 from audit.monitor.jobs import run_all as run_monitor
-from audit.stage import DetectionStage, TrainedSentiment
-from config.database import session_scope
+from audit.stage import DetectionStage, TrainedSentiment, detect_and_notify
 from config.logs import get_logger
 from config.settings import ConfigError
 from search.jobs import index_tick
@@ -214,7 +214,7 @@ class PullScheduler:
         """A full directory sync of the corp (or the rest of an interrupted one), unless one
         finished within the interval (a restarted scheduler does not sync again at once)."""
         settings = self.context.settings
-        with session_scope(self.context.session_factory) as session:
+        with transaction(self.context) as session:
             status = sync_status(session, corp_id)
         interval = timedelta(seconds=settings.scheduler.directory_sync_interval_s)
         if status.step is None and status.finished_at is not None and datetime.now(UTC) - status.finished_at < interval:

@@ -18,28 +18,29 @@ Contract:
   so does a batch of several records whose every record is refused on its own (the
   database is then the suspect, not the data). A batch of one is judged by the error alone,
   so the newest record never waits for later chats to join its batch.
-- It writes only while it holds the corp's lease, renewed in every batch transaction.
+- It writes only while it holds the corp's lease, renewed in every batch transaction; the
+  lease and the run row are kept by ``archive.leased`` (as for every leased job).
 - Reports and logs carry counts, seqs and durations — never message content.
-- It imports nothing from ``audit`` or ``search``: stored batches go to the sinks it is given.
+- It imports nothing from ``audit`` or ``search``: storage queues each stored batch in the
+  outbox (``archive.storage``), in the batch's transaction, and the downstream stages
+  (detect, then index) claim their work from there.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive import repository
 from archive.clock import Clock, utcnow
-from archive.errors import ArchiveError, LeaseLostError, StorageError
+from archive.errors import StorageError
+from archive.leased import Heartbeat, LeasedJob, holder_is_dead_local_process, leased_run
+from archive.leased import default_holder as default_holder  # re-exported: directory sync, disposition
 from archive.messages import ParsedMessage, ParseError, parse_message
 from archive.models import PullRun
 from archive.repository import DecodedItem, FailedItem, StoredMessage
@@ -52,11 +53,8 @@ log = get_logger("archive.pull")
 
 DEFAULT_PULL_BATCH_LIMIT = 1000
 
-
-class BatchSink(Protocol):
-    """Told about each stored batch inside its transaction (e.g. to write an outbox)."""
-
-    def stored(self, session: Session, corp_id: str, messages: Sequence[StoredMessage]) -> None: ...
+# Kept for ``archive.directory.sync`` until it imports it from ``archive.leased``.
+_holder_is_dead_local_process = holder_is_dead_local_process
 
 
 @dataclass
@@ -124,9 +122,7 @@ class BatchResult:
     quarantined: list[PreparedRecord]
 
 
-def store_prepared(
-    session: Session, corp_id: str, records: Sequence[PreparedRecord], sinks: Sequence[BatchSink], clock: Clock
-) -> BatchResult:
+def store_prepared(session: Session, corp_id: str, records: Sequence[PreparedRecord], clock: Clock) -> BatchResult:
     """Store one batch idempotently (msgids already stored are skipped and counted)."""
     now = clock()
     existing = repository.existing_msgids(session, corp_id, [r.envelope.msgid for r in records])
@@ -148,8 +144,6 @@ def store_prepared(
         [FailedItem(envelope_ids[r.envelope.msgid], r.envelope, r.failure or "", r.detail) for r in failed],
         now,
     )
-    for sink in sinks:
-        sink.stored(session, corp_id, stored)
     return BatchResult(stored, len(records) - len(fresh), failed)
 
 
@@ -161,12 +155,13 @@ def unstorable_detail(reason: str) -> str:
 
 
 def store_prepared_isolating(
-    session: Session, corp_id: str, records: Sequence[PreparedRecord], sinks: Sequence[BatchSink], clock: Clock
+    session: Session, corp_id: str, records: Sequence[PreparedRecord], clock: Clock
 ) -> BatchResult:
     """Store a batch the database refused for the data's sake (in a fresh transaction):
     what it takes is stored, each record it refuses on its own is quarantined as
-    ``unstorable``. Sinks hear once, of the messages kept, never of a rolled-back part."""
-    kept, refused = store_isolating(session, records, lambda part: store_prepared(session, corp_id, part, (), clock))
+    ``unstorable``. Only what was kept is queued for the downstream stages: a rolled-back
+    part takes its outbox rows with it."""
+    kept, refused = store_isolating(session, records, lambda part: store_prepared(session, corp_id, part, clock))
     if len(records) > 1 and len(refused) == len(records):
         seqs = f"seq {records[0].envelope.seq}–{records[-1].envelope.seq}" if records else "empty"
         raise StorageError(
@@ -180,7 +175,7 @@ def store_prepared_isolating(
         for record, reason in refused
     ]
     try:
-        quarantined = store_prepared(session, corp_id, set_aside, (), clock)
+        quarantined = store_prepared(session, corp_id, set_aside, clock)
     except Exception as exc:
         if not is_data_fault(exc):
             raise
@@ -191,42 +186,23 @@ def store_prepared_isolating(
         ) from None
     for record, reason in refused:
         log.warning("archive.pull.unstorable", corp_id=corp_id, seq=record.envelope.seq, reason=reason)
-    stored = [message for part in kept for message in part.stored]
-    for sink in sinks:
-        sink.stored(session, corp_id, stored)
     return BatchResult(
-        stored,
+        [message for part in kept for message in part.stored],
         sum(part.duplicates for part in kept) + quarantined.duplicates,
         [record for part in kept for record in part.quarantined] + quarantined.quarantined,
     )
 
 
-def storage_error(exc: DBAPIError) -> StorageError:
-    """Only the driver's first line: the statement and its parameters (content) stay out."""
-    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
-    hint = "free disk space" if "full" in reason else "check the database server and its logs"
-    return StorageError(
-        f"the database refused the batch ({reason}); nothing of it was stored", hint=f"{hint}, then pull again"
+def _job(corp_id: str) -> LeasedJob:
+    return LeasedJob(
+        lease=repository.pull_lease_name(corp_id),
+        corp_id=corp_id,
+        runs=PullRun,
+        what="puller",
+        events="archive.pull",
+        again="pull again",
+        take_over_dead=True,
     )
-
-
-def default_holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _holder_is_dead_local_process(holder: str) -> bool:
-    """A lease left by a killed puller on this host need not wait for its expiry."""
-    host, _, rest = holder.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 class Puller:
@@ -241,7 +217,6 @@ class Puller:
         batch_limit: int = DEFAULT_PULL_BATCH_LIMIT,
         lease_ttl: timedelta = timedelta(seconds=120),
         holder: str | None = None,
-        sinks: Sequence[BatchSink] = (),
         clock: Clock = utcnow,
     ) -> None:
         self.corp_id = corp_id
@@ -250,8 +225,8 @@ class Puller:
         self.batch_limit = batch_limit
         self.lease_ttl = lease_ttl
         self.holder = holder or default_holder()
-        self.sinks = sinks
         self.clock = clock
+        self._lease: Heartbeat | None = None
 
     @property
     def lease_name(self) -> str:
@@ -262,40 +237,28 @@ class Puller:
         run with status ``failed`` and a report saying why; unexpected faults propagate."""
         report = PullReport(self.corp_id, trigger)
         started = time.monotonic()
-        with session_scope(self.session_factory) as session:
-            current = repository.lease_holder(session, self.lease_name)
-            dead = current if current and _holder_is_dead_local_process(current) else None
-            if not repository.acquire_lease(
-                session, self.lease_name, self.holder, self.clock(), self.lease_ttl, take_over_from=dead
-            ):
-                report.status = "skipped"
-                log.info("archive.pull.skipped", corp_id=self.corp_id, reason="lease held by another puller")
+
+        def finished() -> None:
+            report.duration_s = round(time.monotonic() - started, 3)
+            event = "archive.pull.failed" if report.status == "failed" else "archive.pull.completed"
+            (log.error if report.status == "failed" else log.info)(event, corp_id=self.corp_id, **report.log_fields())
+
+        with leased_run(
+            self.session_factory,
+            _job(self.corp_id),
+            report,
+            holder=self.holder,
+            ttl=self.lease_ttl,
+            clock=self.clock,
+            finished=finished,
+        ) as lease:
+            if lease is None:
                 return report
-            interrupted = repository.close_runs_left_running(session, PullRun, self.corp_id, self.clock())
-            if interrupted:
-                log.warning("archive.pull.interrupted_runs_closed", corp_id=self.corp_id, count=interrupted)
-        try:
+            self._lease = lease
             with session_scope(self.session_factory) as session:
                 report.from_seq = report.to_seq = repository.get_cursor(session, self.corp_id)
                 report.run_id = repository.start_run(session, self.corp_id, trigger, report.from_seq, self.clock())
             self._drain(report, max_batches)
-            report.status = "completed"
-        except DBAPIError as exc:
-            error = storage_error(exc)
-            report.status, report.error_code, report.error = "failed", error.code, str(error)
-        except ArchiveError as exc:
-            report.status = "failed"
-            report.error_code = exc.code
-            report.error = str(exc)
-        except Exception as exc:
-            # Only the type is recorded: a database error's text can quote row values.
-            report.status = "failed"
-            report.error_code = "internal"
-            report.error = f"unexpected {type(exc).__name__}; see the process log"
-            raise
-        finally:
-            report.duration_s = round(time.monotonic() - started, 3)
-            self._finish(report)
         return report
 
     def _drain(self, report: PullReport, max_batches: int | None) -> None:
@@ -311,7 +274,7 @@ class Puller:
             with session_scope(self.session_factory) as session:
                 self._renew_lease(session)
                 try:
-                    result = store_prepared(session, self.corp_id, prepared, self.sinks, self.clock)
+                    result = store_prepared(session, self.corp_id, prepared, self.clock)
                 except Exception as exc:
                     if not is_data_fault(exc):
                         raise
@@ -326,7 +289,7 @@ class Puller:
                         reason=complaint(exc),
                     )
                     self._renew_lease(session)
-                    result = store_prepared_isolating(session, self.corp_id, prepared, self.sinks, self.clock)
+                    result = store_prepared_isolating(session, self.corp_id, prepared, self.clock)
                 repository.set_cursor(session, self.corp_id, top_seq, self.clock())
                 report.batches += 1
                 report.fetched += len(records)
@@ -363,27 +326,5 @@ class Puller:
             )
 
     def _renew_lease(self, session: Session) -> None:
-        if not repository.renew_lease(session, self.lease_name, self.holder, self.clock(), self.lease_ttl):
-            raise LeaseLostError(
-                f"the puller lease of corp {self.corp_id} was taken over",
-                hint="another puller is running for this corp; this one stops",
-            )
-
-    def _finish(self, report: PullReport) -> None:
-        try:
-            with session_scope(self.session_factory) as session:
-                if report.run_id is not None:
-                    repository.update_run(
-                        session,
-                        report.run_id,
-                        status=report.status,
-                        finished_at=self.clock(),
-                        error_code=report.error_code,
-                        error=report.error,
-                    )
-                repository.release_lease(session, self.lease_name, self.holder)
-        except DBAPIError as exc:
-            # The database that failed the run may refuse this too; the lease then expires.
-            log.error("archive.pull.unrecorded", corp_id=self.corp_id, error=str(storage_error(exc)))
-        event = "archive.pull.failed" if report.status == "failed" else "archive.pull.completed"
-        (log.error if report.status == "failed" else log.info)(event, corp_id=self.corp_id, **report.log_fields())
+        assert self._lease is not None, "renewed outside a run"
+        self._lease.renew(session)

@@ -2,7 +2,8 @@
 
 Contract: WeCom may have deleted its copy long ago, so a retry uses only the envelope we
 stored. Each chunk is one transaction: recovered records become messages and their
-quarantine rows are marked resolved (kept, for the record); records that fail again keep
+quarantine rows are marked resolved (kept, for the record), and queued for detection and
+then the index like any stored message (``archive.storage``); records that fail again keep
 their row with the new reason and one more attempt. Nothing is deleted.
 
 A record the database refuses to store never fails the retry of the others: as in the
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive import repository
 from archive.clock import Clock, utcnow
-from archive.puller import BatchSink, PreparedRecord, prepare, unstorable_detail
+from archive.puller import PreparedRecord, prepare, unstorable_detail
 from archive.repository import DecodedItem, StoredMessage
 from archive.source import ChatArchiveSource, ChatEnvelope, FailureReason
 from archive.storage import complaint, is_data_fault, store_isolating, store_messages
@@ -51,7 +52,6 @@ def retry_quarantine(
     source: ChatArchiveSource,
     session_factory: sessionmaker[Session],
     *,
-    sinks: Sequence[BatchSink] = (),
     clock: Clock = utcnow,
     chunk: int = RETRY_CHUNK,
 ) -> RetryReport:
@@ -84,8 +84,6 @@ def retry_quarantine(
                 stored, unstorable = _recover_isolating(session, corp_id, recovered, now)
                 failures += unstorable
             repository.record_failed_attempts(session, failures, now)
-            for sink in sinks:
-                sink.stored(session, corp_id, stored)
         report.attempted += len(rows)
         report.recovered += len(stored)
         report.still_failing.update(reason for _, reason, _ in failures)

@@ -36,6 +36,9 @@ _RECIPIENTS: Table = MessageRecipient.__table__  # type: ignore[assignment]
 _CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
 _QUARANTINE: Table = QuarantinedRecord.__table__  # type: ignore[assignment]
 
+# The run rows of the leased jobs (``archive.leased``): same status and error columns.
+RunTable = type[PullRun] | type[DispositionRun]
+
 
 @dataclass(frozen=True, slots=True)
 class DecodedItem:
@@ -428,9 +431,7 @@ INTERRUPTED_ERROR = (
 )
 
 
-def close_interrupted_runs(
-    session: Session, runs: type[PullRun] | type[DispositionRun], corp_id: str, lease_name: str, now: datetime
-) -> int:
+def close_interrupted_runs(session: Session, runs: RunTable, corp_id: str, lease_name: str, now: datetime) -> int:
     """Close the corp's runs still marked ``running`` as ``interrupted`` when nobody holds
     their job's lease (absent or expired): a live run keeps its lease, and records its end
     and releases the lease in one transaction, so such a run was killed. Returns how many."""
@@ -440,9 +441,7 @@ def close_interrupted_runs(
     return close_runs_left_running(session, runs, corp_id, now)
 
 
-def close_runs_left_running(
-    session: Session, runs: type[PullRun] | type[DispositionRun], corp_id: str, now: datetime
-) -> int:
+def close_runs_left_running(session: Session, runs: RunTable, corp_id: str, now: datetime) -> int:
     """For the holder of the job's lease: any run still ``running`` was left by a killed process."""
     closed = session.execute(
         update(runs)
@@ -454,6 +453,36 @@ def close_runs_left_running(
 
 def update_run(session: Session, run_id: int, **values: Any) -> None:
     session.execute(update(PullRun).where(PullRun.id == run_id).values(**values))
+
+
+def finish_run(
+    session: Session,
+    runs: RunTable,
+    run_id: int,
+    status: str,
+    finished_at: datetime,
+    error_code: str | None,
+    error: str | None,
+) -> None:
+    """Record how a leased job's run ended."""
+    session.execute(
+        update(runs)
+        .where(runs.id == run_id)
+        .values(status=status, finished_at=finished_at, error_code=error_code, error=error)
+    )
+
+
+def pull_runs_by_status(session: Session) -> list[tuple[str, str, int]]:
+    """(corp, status, runs) for every corp and outcome (``/metrics``)."""
+    rows = session.execute(
+        select(PullRun.corp_id, PullRun.status, func.count()).group_by(PullRun.corp_id, PullRun.status)
+    )
+    return [(corp_id, status, int(count)) for corp_id, status, count in rows]
+
+
+def ping(session: Session) -> None:
+    """A round trip to the database (readiness): raises if it is unreachable."""
+    session.execute(select(1))
 
 
 def last_runs(session: Session, corp_id: str, limit: int = 1) -> list[PullRun]:

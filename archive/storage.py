@@ -2,16 +2,19 @@
 
 Contract: called inside the caller's transaction (a puller batch or a quarantine retry).
 Along with the message rows it appends them to the corp's integrity chain, creates a
-media task for every attachment and queues the batch in the outbox for the downstream
-stages (search, detection), so a message is never stored without all three.
+media task for every attachment and queues the batch in the outbox for the first
+downstream stage, detection (``outbox.ON_STORE``), so a message is never stored without
+all three. Detection passes every message on to the search indexer in the transaction
+that writes its hits and sentiment (store → detect → index, ADR 0007): a message is
+indexed once, with what detection found.
 
 When the database refuses a batch for the data's sake (``is_data_fault``: a value out of
 range, a constraint, text it cannot encode), ``store_isolating`` stores it again in
 SAVEPOINTs, halving whatever is refused down to single records, and returns the records
 it refused on their own for the caller to quarantine. Everything a refused attempt wrote —
 message rows, chain links and head, media tasks, outbox rows, conversation counts — lives
-in the database and goes with its SAVEPOINT; nothing about it is kept in Python, and sinks
-are told only about what was kept. The common path (nothing refused) runs no SAVEPOINT.
+in the database and goes with its SAVEPOINT; nothing about it is kept in Python. The common
+path (nothing refused) runs no SAVEPOINT.
 """
 
 from __future__ import annotations

@@ -3,10 +3,13 @@
 Contract: it drains the outbox consumer ``detect`` one claim at a time, and each claim is
 one transaction: contexts are built, the corp's compiled rules scan them, sentiment is
 predicted for the batch's texts in one call, the messages' previous hits and sentiment
-are replaced, alerts are raised and the claim completed — all or nothing. A crash
-anywhere before the commit leaves the claim to be done again, and doing it again writes
-the same hits and adds nothing to the alerts (they merge by message id), so there are no
-duplicates. The puller only writes outbox rows; it never waits for this stage.
+are replaced, alerts are raised and the claim completed and passed on to the search
+indexer (``outbox.complete_and_forward``: store → detect → index, ADR 0007; the search
+documents carry the hits and sentiment, so a message is indexed once, after detection) —
+all or nothing. A crash anywhere before the commit leaves the claim to be done again, and
+doing it again writes the same hits and adds nothing to the alerts (they merge by message
+id), so there are no duplicates. The puller only writes outbox rows; it never waits for
+this stage.
 
 Sentiment model missing (``wecom-audit nlp train`` not run yet): hits and alerts are still
 produced, no sentiment is stored for those messages, the batch is counted in
@@ -29,16 +32,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from archive.clock import Clock, utcnow
 from archive.models import Message
 from archive.outbox import queue as outbox
-from audit.alerts.from_hits import AlertRequest, ScannedMessage, alert_requests
+from audit.alerts.from_hits import SUPPRESSION_KEY_CHARS, AlertRequest, ScannedMessage, alert_requests
 from audit.alerts.service import AlertSpec, raise_alerts
 from audit.detect.context import MessageContext
 from audit.detect.engine import EngineCache, build_contexts
 from audit.detect.hits import Hit, Severity
 from audit.detect.models import MessageHit, MessageSentiment
-from audit.review.service import SUPPRESSION_KEY_CHARS, suppressions
+from audit.notify.service import DeliveryReport, deliver_due
+from audit.review.service import suppressions
 from config.database import session_scope
 from config.logs import get_logger
-from config.settings import AlertSettings, DetectionSettings, Settings
+from config.settings import AlertSettings, DetectionSettings, NotifySettings, Settings
 
 log = get_logger("audit.stage")
 
@@ -167,7 +171,10 @@ class DetectionStage:
                         break
                     batch = StageReport()
                     self.process(session, claim.message_ids, batch)
-                    outbox.complete(session, claim)
+                    # store → detect → index: every message of the claim (those without text
+                    # or gone since included) goes on to the indexer in this transaction, so
+                    # it is indexed once, with the hits and sentiment written above.
+                    outbox.complete_and_forward(session, claim, outbox.SEARCH, self._clock())
                 report.add(batch)
             except Exception as exc:
                 if claim is None:
@@ -235,10 +242,6 @@ class DetectionStage:
             for outcome in raise_alerts(session, specs):
                 report.alerts_created += outcome.created
                 report.alerts_updated += outcome.changed and not outcome.created
-            # The search documents carry hits and sentiment (has:hit, rule:, sentiment:): the
-            # messages were indexed at storage time, before this stage ran, so index them again.
-            scanned_ids = [c.message_id for c in corp_contexts if c.message_id is not None]
-            outbox.enqueue_for(session, outbox.SEARCH, corp_id, scanned_ids, now)
 
     def _engine(self, corp_id: str) -> EngineCache:
         if corp_id not in self._engines:
@@ -346,6 +349,18 @@ class DetectionStage:
         [depth] = outbox.depth(session, [outbox.DETECT])
         ready = self.sentiment.model() is not None
         return StageStatus(depth.entries, depth.failing, ready, None if ready else TRAIN_HINT)
+
+
+def detect_and_notify(
+    stage: DetectionStage, session_factory: sessionmaker[Session], notify: NotifySettings
+) -> tuple[StageReport, DeliveryReport]:
+    """The scheduled detection job, one tick: drain (part of) the detection queue, then send
+    what is due. Delivery runs in its own transaction, after the stage's are committed, so
+    a slow receiver never holds a detection batch open."""
+    report = stage.run(session_factory)
+    with session_scope(session_factory) as session:
+        delivery = deliver_due(session, notify, utcnow())
+    return report, delivery
 
 
 def _by_corp(contexts: Sequence[MessageContext]) -> Iterator[tuple[str, list[MessageContext]]]:

@@ -1,12 +1,15 @@
 """Shipping stored messages to the search backend, and rebuilding the index.
 
-Contract: the indexer drains the outbox consumer ``search``. For each claim it reads the
+Contract: the indexer drains the outbox consumer ``search``, which the detection stage fills
+(store → detect → index, ADR 0007): a message comes here once, after its hits and
+sentiment are written, and its document carries them. For each claim it reads the
 messages (one short read transaction), sends their documents to the backend (an upsert keyed
 by msgid), and only then completes the claim in a second transaction. A crash between the
 two leaves the claim in the outbox and the next run indexes the same documents again, which
 replaces them: at-least-once delivery, each msgid exactly once in the index. When the
 backend is unavailable the claim is failed (kept, retried with backoff) and the run stops;
-ingest never waits for search, the outbox simply grows and ``status`` shows the lag.
+ingest never waits for search, the outbox simply grows and ``status`` shows the lag
+(:func:`search_lag`: from storage until searchable, detection included).
 """
 
 from __future__ import annotations
@@ -107,7 +110,9 @@ async def reindex_all(
 
     Messages stored after the rebuild read its snapshot bound may have been indexed by the
     indexer into the *old* version only; they are queued for the indexer again after the
-    switch (indexing is idempotent), so none is missing from the new version."""
+    switch (indexing is idempotent), so none is missing from the new version. Those still
+    waiting for detection are left to it: the stage passes them on to the indexer when it
+    commits, after the switch, so queuing them here would index them twice."""
     with session_scope(session_factory) as session:
         up_to = repository.max_message_id(session)
     written = 0
@@ -125,7 +130,9 @@ async def reindex_all(
     version = await backend.reindex(batches(), progress)
     requeued = 0
     with session_scope(session_factory) as session:
-        for corp_id, ids in repository.message_ids_after(session, up_to).items():
+        detecting = outbox.queued_ids(session, outbox.DETECT)
+        for corp_id, stored in repository.message_ids_after(session, up_to).items():
+            ids = [message_id for message_id in stored if message_id not in detecting]
             for start in range(0, len(ids), batch):
                 outbox.enqueue_for(session, outbox.SEARCH, corp_id, ids[start : start + batch], clock())
             requeued += len(ids)
@@ -135,6 +142,10 @@ async def reindex_all(
 
 @dataclass(frozen=True, slots=True)
 class SearchLag:
+    """Stored messages not yet searchable: outbox entries waiting for detection or for the
+    indexer, and when the oldest of them was stored (an entry passed on from detection to
+    the indexer keeps its ``created_at``), so the lag counts detection too."""
+
     entries: int
     oldest: datetime | None
     failing: int
@@ -144,5 +155,5 @@ class SearchLag:
 
 
 def search_lag(session: Session) -> SearchLag:
-    (depth,) = outbox.depth(session, (outbox.SEARCH,))
+    depth = outbox.backlog(session, outbox.BEFORE_SEARCHABLE, "searchable")
     return SearchLag(depth.entries, depth.oldest, depth.failing)

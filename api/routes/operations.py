@@ -9,13 +9,13 @@ from typing import Any
 from anyio import to_thread
 from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
-from sqlalchemy import text
 
 from api.auth.guards import context_of, metrics_scraper
 from api.context import AppContext
 from api.schemas import Health, Readiness, ReadyCheck
+from api.unit_of_work import transaction
+from archive import repository
 from archive.clock import utcnow
-from config.database import session_scope
 
 # The scheduler's heartbeat is stale after this many pull intervals.
 HEARTBEAT_INTERVALS = 3
@@ -23,6 +23,7 @@ HEARTBEAT_INTERVALS = 3
 
 @get("/health/live", sync_to_thread=False)
 def live() -> Health:
+    """The process is up (no dependency is checked: see /health/ready)."""
     return Health(status="ok")
 
 
@@ -51,8 +52,8 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
 
 def _database_check(context: AppContext) -> ReadyCheck:
     try:
-        with session_scope(context.session_factory) as session:
-            session.execute(text("SELECT 1"))
+        with transaction(context) as session:
+            repository.ping(session)
         return ReadyCheck("database", True, "reachable")
     except Exception as exc:  # readiness reports any failure as "not ready"
         return ReadyCheck("database", False, type(exc).__name__)

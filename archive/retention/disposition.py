@@ -13,13 +13,15 @@ Contract:
   first writes the corp's rules-revision row (so it reads the rules as last committed and
   a concurrent hold waits for it), re-reads policies, holds and the directory, then — in
   this order — turns the messages' chain links into tombstones (``mark_disposed``, once
-  per governing policy), releases their media tasks, deletes the rows, and adds the
+  per governing policy), releases their media tasks, deletes the rows, queues their ids
+  for the search indexer (which removes what is gone from the index), and adds the
   batch's counts to the run row. A failure rolls back the whole batch: earlier batches
   stay done, the run is recorded as failed, and the next run starts over.
 - Blob files are deleted only after their batch has committed, and only if no media task
   refers to them any more. A crash in between leaves unreferenced blob files behind (no
   row points to them); that is accepted and documented in ADR 0005.
-- One disposition per corp at a time (lease ``retention:<corp_id>``).
+- One disposition per corp at a time (lease ``retention:<corp_id>``); the lease and the
+  run row's end are kept by ``archive.leased``, as for every leased job.
 - A dry run makes the same decisions and deletes nothing; it is recorded as a dry run.
 - Logs (``archive.retention.*``) carry counts only, never message content or ids.
 """
@@ -32,18 +34,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from archive import repository as archive_repository
 from archive.clock import Clock, utcnow
 from archive.directory import repository as directory_repository
 from archive.directory.service import subtree
-from archive.errors import ArchiveError, LeaseLostError, StorageError
 from archive.integrity import chain
+from archive.leased import Heartbeat, LeasedJob, default_holder, leased_run
 from archive.media import tasks as media_tasks
 from archive.media.blobstore import BlobStore
-from archive.puller import default_holder
+from archive.outbox import queue as outbox
 from archive.retention import repository
 from archive.retention.models import DispositionRun
 from archive.retention.repository import Candidate
@@ -138,28 +138,28 @@ def dispose(
         on_batch=on_batch,
     )
     started = time.monotonic()
-    if not run.take_lease():
-        return run.report
-    try:
+
+    def finished() -> None:
+        run.report.duration_s = round(time.monotonic() - started, 3)
+        run.log_end()
+
+    job = LeasedJob(
+        lease=repository.lease_name(corp_id),
+        corp_id=corp_id,
+        runs=DispositionRun,
+        what="disposition",
+        events="archive.retention",
+        again="run disposition again",
+        refused="a disposition batch ({reason}); that batch was rolled back",
+    )
+    with leased_run(
+        session_factory, job, run.report, holder=run.holder, ttl=DISPOSITION_LEASE_TTL, clock=clock, finished=finished
+    ) as lease:
+        if lease is None:
+            return run.report
+        run.lease = lease
         run.start()
         run.drain()
-        run.report.status = "completed"
-    except DBAPIError as exc:
-        # Only the driver's first line: the statement and its parameters stay out.
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
-        error = StorageError(
-            f"the database refused a disposition batch ({reason}); that batch was rolled back",
-            hint="check the database server and its logs, then run disposition again",
-        )
-        run.fail(error.code, str(error))
-    except ArchiveError as exc:
-        run.fail(exc.code, str(exc))
-    except Exception as exc:
-        run.fail("internal", f"unexpected {type(exc).__name__}; that batch was rolled back, see the process log")
-        raise
-    finally:
-        run.report.duration_s = round(time.monotonic() - started, 3)
-        run.finish()
     return run.report
 
 
@@ -175,25 +175,11 @@ class _Run:
     blob_store: BlobStore | None
     batch_size: int
     on_batch: Callable[[DispositionReport], None] | None
+    lease: Heartbeat | None = None  # set once the run holds its lease (``archive.leased``)
 
     @property
     def corp_id(self) -> str:
         return self.report.corp_id
-
-    @property
-    def lease(self) -> str:
-        return repository.lease_name(self.corp_id)
-
-    def take_lease(self) -> bool:
-        with session_scope(self.session_factory) as session:
-            if archive_repository.acquire_lease(session, self.lease, self.holder, self.now, DISPOSITION_LEASE_TTL):
-                closed = archive_repository.close_runs_left_running(session, DispositionRun, self.corp_id, self.now)
-                if closed:
-                    log.warning("archive.retention.interrupted_runs_closed", corp_id=self.corp_id, count=closed)
-                return True
-        self.report.status = "skipped"
-        log.info("archive.retention.skipped", corp_id=self.corp_id, reason="another disposition holds the lease")
-        return False
 
     def start(self) -> None:
         with session_scope(self.session_factory) as session:
@@ -240,13 +226,8 @@ class _Run:
             if self.report.dry_run:
                 revision = repository.current_revision(session, self.corp_id)
             else:
-                if not archive_repository.renew_lease(
-                    session, self.lease, self.holder, self.clock(), DISPOSITION_LEASE_TTL
-                ):
-                    raise LeaseLostError(
-                        f"the disposition lease of corp {self.corp_id} was taken over",
-                        hint="another disposition is running for this corp; this one stops",
-                    )
+                assert self.lease is not None, "a batch outside the run's lease"
+                self.lease.renew(session)
                 revision = repository.lock_rules(session, self.corp_id, self.clock())
             rules = _load_rules(session, self.corp_id, revision)
             shortest = rules.shortest_retention()
@@ -296,27 +277,9 @@ class _Run:
             repository.update_run(session, self.report.run_id or 0, blobs_deleted=self.report.blobs_deleted + deleted)
         self.report.blobs_deleted += deleted
 
-    def fail(self, code: str, error: str) -> None:
-        self.report.status, self.report.error_code, self.report.error = "failed", code, error
-
-    def finish(self) -> None:
-        """Record how the run ended and release the lease; log its counts."""
+    def log_end(self) -> None:
+        """Log how the run ended, with its counts (after ``archive.leased`` recorded it)."""
         report = self.report
-        try:
-            with session_scope(self.session_factory) as session:
-                if report.run_id is not None:
-                    repository.update_run(
-                        session,
-                        report.run_id,
-                        status=report.status,
-                        finished_at=self.clock(),
-                        error_code=report.error_code,
-                        error=report.error,
-                    )
-                archive_repository.release_lease(session, self.lease, self.holder)
-        except DBAPIError as exc:
-            # The database that failed the run may refuse this too; the lease then expires.
-            log.error("archive.retention.unrecorded", corp_id=self.corp_id, error_type=type(exc.orig).__name__)
         if report.status == "failed":
             fields = report.log_fields()
             log.error("archive.retention.failed", corp_id=self.corp_id, error_code=report.error_code, **fields)
@@ -397,6 +360,8 @@ def _delete(session: Session, corp_id: str, outcome: _BatchOutcome, now: datetim
         return
     outcome.released_blobs = media_tasks.release_for_messages(session, corp_id, [c.id for c in doomed])
     repository.delete_messages(session, corp_id, doomed)
+    # The indexer removes from the search index what it finds gone (ADR 0007).
+    outbox.enqueue_for(session, outbox.SEARCH, corp_id, [c.id for c in doomed], now)
 
 
 def _record_batch(session: Session, report: DispositionReport, outcome: _BatchOutcome) -> None:

@@ -61,7 +61,8 @@ def test_status_endpoint_reports_the_archive(edge: Edge) -> None:
     corp = edge.simulator.corp_id
     assert f'wecom_audit_messages_stored{{corp_id="{corp}"}} 500.0' in text
     assert f'wecom_audit_pull_runs_total{{corp_id="{corp}",status="completed"}} 1.0' in text
-    assert re.search(r"wecom_audit_outbox_depth\{consumer=\"search\"\} [1-9]", text)  # one entry per batch
+    assert re.search(r"wecom_audit_outbox_depth\{consumer=\"detect\"\} [1-9]", text)  # one entry per batch
+    assert re.search(r"wecom_audit_search_lag_seconds [0-9]", text)  # stored, not yet detected nor indexed
     assert (
         'wecom_audit_http_request_duration_seconds_count{method="GET",route="/api/v1/archive/status",status="200"}'
         in text

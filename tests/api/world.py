@@ -24,6 +24,7 @@ from audit.detect.hits import Severity
 from audit.security import scope as scopes
 from audit.security import service as security
 from audit.security.principal import Principal
+from audit.stage import DetectionStage
 from config.database import session_scope
 from config.settings import CallbackSettings
 from search.jobs import index_tick
@@ -92,7 +93,10 @@ def build_world(edge: Edge, *, messages: int = 300, media: bool = True) -> World
     departments, members = directory_of(company)
     with session_scope(context.session_factory) as session:
         sync_directory(session, corp_id, departments, members, utcnow())
-    # After the directory: documents carry their staff's departments as of indexing.
+    # store → detect → index, as the scheduler runs them: detection passes every message on
+    # to the indexer. After the directory: documents carry their staff's departments as of
+    # indexing.
+    DetectionStage(edge.settings.detection, edge.settings.alerts).run(context.session_factory, max_claims=1000)
     index_tick(context.session_factory, context.search_backend, batch=2000, budget_s=60)
     parents = {d.id: d.parent_id for d in company.departments}
     department_of = {e.userid: e.department_id for e in company.employees}

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from archive.integrity.verify import verify
 from archive.models import ArchiveCursor, ChatEnvelopeRow, Message, QuarantinedRecord
 from archive.outbox.models import OutboxEntry
-from archive.outbox.queue import CONSUMERS
+from archive.outbox.queue import ON_STORE
 from tests.conftest import Edge
 
 MESSAGES = 20_000
@@ -81,10 +81,11 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(edge: Edge) -> No
     chain = verify(edge.database.sessions, edge.simulator.corp_id, checkpoint_file=edge.settings.data_dir / "cp.jsonl")
     assert chain.ok, chain.broken
     assert chain.links_checked == MESSAGES
-    # ...and every stored message is queued exactly once for each downstream stage.
+    # ...and every stored message is queued exactly once for the first downstream stage.
+    # (Detection passes it on to search: store → detect → index, ADR 0007.)
     with edge.database.sessions() as session:
         message_ids = set(session.scalars(select(Message.id)))
-        for consumer in CONSUMERS:
+        for consumer in ON_STORE:
             queued = [
                 i
                 for ids in session.scalars(select(OutboxEntry.message_ids).where(OutboxEntry.consumer == consumer))

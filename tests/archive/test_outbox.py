@@ -1,4 +1,5 @@
-"""The outbox: written with every stored batch, drained by stages, retried with backoff."""
+"""The outbox: written with every stored batch, drained by stages, passed on from detection
+to search, retried with backoff."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def _queued(database: Database, consumer: str) -> list[int]:
         return [int(i) for ids in rows for i in ids]
 
 
-def test_every_stored_message_is_queued_once_per_stage(edge: Edge) -> None:
+def test_every_stored_message_is_queued_once_for_detection_only(edge: Edge) -> None:
     edge.simulator.populate(1200, messages_per_day=5000)
     edge.register_keys()
     context = edge.context()
@@ -31,9 +32,32 @@ def test_every_stored_message_is_queued_once_per_stage(edge: Edge) -> None:
     with edge.database.sessions() as session:
         stored = set(session.scalars(select(Message.id)))
     assert len(stored) == 1200
-    for consumer in queue.CONSUMERS:
-        queued = _queued(edge.database, consumer)
-        assert sorted(queued) == sorted(stored)
+    assert sorted(_queued(edge.database, queue.DETECT)) == sorted(stored)
+    assert _queued(edge.database, queue.SEARCH) == []  # detection passes them on (store → detect → index)
+
+
+def test_a_completed_claim_is_passed_on_whole_and_keeps_its_age(database: Database) -> None:
+    stored_at = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    later = stored_at + timedelta(minutes=5)
+    with database.sessions.begin() as session:
+        queue.enqueue(session, "corp-a", [1, 2, 3], stored_at)
+        queue.enqueue(session, "corp-b", [7], later)
+        queue.enqueue(session, "corp-a", [3, 4], later)  # a re-scan may repeat an id
+    with database.sessions.begin() as session:
+        claim = queue.claim(session, queue.DETECT, later)
+        assert claim is not None and claim.message_ids == (1, 2, 3, 7, 3, 4)
+        queue.complete_and_forward(session, claim, queue.SEARCH, later)
+    with database.sessions.begin() as session:
+        assert queue.claim(session, queue.DETECT, later) is None
+        rows = session.execute(
+            select(OutboxEntry.corp_id, OutboxEntry.message_ids, OutboxEntry.created_at)
+            .where(OutboxEntry.consumer == queue.SEARCH)
+            .order_by(OutboxEntry.corp_id)
+        ).all()
+        lag = queue.backlog(session, queue.BEFORE_SEARCHABLE, "searchable")
+    assert [(corp, list(ids)) for corp, ids, _ in rows] == [("corp-a", [1, 2, 3, 4]), ("corp-b", [7])]
+    assert [created for _, _, created in rows] == [stored_at, later]  # dated from storage, not from detection
+    assert lag.entries == 2 and lag.oldest == stored_at
 
 
 def test_claim_complete_and_fail_with_backoff(database: Database) -> None:

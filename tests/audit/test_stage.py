@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from archive.models import Message
 from archive.outbox import queue as outbox
+from archive.outbox.models import OutboxEntry
 from audit.alerts.models import Alert
 from audit.detect.hits import Severity
 from audit.detect.models import MessageHit, MessageSentiment
@@ -133,6 +134,29 @@ def test_without_a_sentiment_model_the_stage_still_detects_and_says_what_to_run(
         status = stage.status(session)
         assert not status.sentiment_ready and status.hint == TRAIN_HINT and "nlp train" in TRAIN_HINT
         assert status.pending_entries == 0
+
+
+def test_every_scanned_message_is_passed_on_to_the_indexer_once(edge: Edge, tmp_path: Path) -> None:
+    """store → detect → index: storage queues detection only; the stage queues every message
+    of its claims for search — those without text and those gone since included — once."""
+    corp_id = _ingest(edge, 300)
+    with edge.database.sessions() as session:
+        stored = set(session.scalars(select(Message.id)))
+        assert _queued(session, outbox.SEARCH) == []
+        gone = max(stored) + 1_000  # a message disposed of after it was queued
+    with edge.database.sessions.begin() as session:
+        outbox.enqueue_for(session, outbox.DETECT, corp_id, [gone], datetime.now(UTC))
+    stage = DetectionStage(DetectionSettings(), AlertSettings(), sentiment=TrainedSentiment(tmp_path / "no-model"))
+    assert stage.run(edge.database.sessions).failed_claims == 0
+    with edge.database.sessions() as session:
+        queued = _queued(session, outbox.SEARCH)
+        textless = session.scalar(select(func.count()).where(Message.text.is_(None)))
+    assert textless and sorted(queued) == sorted(stored | {gone})  # each once: the indexer removes the gone one
+
+
+def _queued(session: Session, consumer: str) -> list[int]:
+    rows = session.scalars(select(OutboxEntry.message_ids).where(OutboxEntry.consumer == consumer))
+    return [int(i) for ids in rows for i in ids]
 
 
 def test_simulated_counts_equal_what_enabling_the_rule_produces(edge: Edge, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from search.embedded import EmbeddedBackend
 from search.indexer import index_pending
 from tests.api.test_cli import cli
 from tests.conftest import Edge
+from tests.search.test_indexer import run_detection
 
 
 def ingest_and_index(edge: Edge) -> None:
@@ -23,6 +24,7 @@ def ingest_and_index(edge: Edge) -> None:
         assert context.puller(edge.simulator.corp_id).run().status == "completed"
     finally:
         context.close()
+    run_detection(edge)  # store → detect → index
 
     async def body() -> None:
         backend = EmbeddedBackend(edge.settings.search_index_dir)

@@ -23,6 +23,7 @@ from search.elasticsearch import ElasticsearchBackend
 from search.indexer import IndexReport, index_pending, search_lag
 from search.query import MatchAll
 from tests.conftest import Edge
+from tests.search.test_indexer import run_detection
 
 
 async def _index(edge: Edge, settings: SearchSettings, *, later: bool = False) -> IndexReport:
@@ -59,11 +60,14 @@ async def _document_count(settings: SearchSettings) -> int:
 
 
 def _pull(edge: Edge) -> Any:
+    """Ingest, then detection, which passes the messages on to the indexer."""
     context = edge.context()
     try:
-        return context.puller(edge.simulator.corp_id).run()
+        report = context.puller(edge.simulator.corp_id).run()
     finally:
         context.close()
+    run_detection(edge)
+    return report
 
 
 @pytest.mark.slow
