@@ -18,9 +18,11 @@ from litestar.types import ExceptionHandlersMap
 
 from archive.corps import NoCorpError
 from archive.errors import ArchiveError
+from archive.integrity.errors import CheckpointFileError
+from archive.retention.errors import InvalidRetentionRuleError, RetentionError, RetentionNotFoundError
 from archive.wecom.callback_crypto import CallbackRejected
 from archive.wecom.errors import WeComConfigurationError, WeComRejectedError
-from audit.alerts.errors import AlertNotFoundError, TransitionRefusedError
+from audit.alerts.errors import TransitionRefusedError
 from audit.errors import Conflict, InvalidInput, NotFound
 from audit.review.errors import AssigneeRefusedError
 from audit.security import errors as security
@@ -32,7 +34,9 @@ log = get_logger("api.errors")
 
 PROBLEM_JSON = "application/problem+json"
 
-# Most specific first: the first matching class wins.
+# Most specific first: the first matching class wins. Every audit error is one of the
+# generic kinds (``audit.errors``) or a security error; a subclass is listed only where its
+# title differs from its kind's.
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
     (security.AuthenticationRequired, 401, "Authentication required"),
     (security.InvalidCredentials, 401, "Invalid credentials"),
@@ -42,18 +46,21 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
     (security.PermissionDenied, 403, "Permission denied"),
     (security.OutOfScope, 403, "Outside your data scope"),
     (security.PurposeRequired, 428, "Purpose required"),
+    (AssigneeRefusedError, 400, "Invalid assignee"),
+    (TransitionRefusedError, 409, "Not allowed in this state"),
     (NotFound, 404, "Not found"),
     (Conflict, 409, "Conflict"),
     (InvalidInput, 400, "Invalid input"),
     (NoCorpError, 400, "Invalid input"),
+    (RetentionNotFoundError, 404, "Not found"),
+    (InvalidRetentionRuleError, 400, "Invalid input"),
+    (RetentionError, 409, "Conflict"),  # locked, or a change that needs a reason
+    (CheckpointFileError, 503, "Checkpoint file unavailable"),
     (NameResolutionError, 400, "Unknown or ambiguous name"),
     (QuerySyntaxError, 400, "Query syntax error"),
     (InvalidCursorError, 400, "Invalid cursor"),
     (SearchBackendError, 503, "Search unavailable"),
     (CallbackRejected, 400, "Callback rejected"),
-    (AlertNotFoundError, 404, "Not found"),
-    (AssigneeRefusedError, 400, "Invalid assignee"),
-    (TransitionRefusedError, 409, "Not allowed in this state"),
     (ConfigError, 503, "Not configured"),
     (WeComConfigurationError, 503, "WeCom is not configured for this"),
     (WeComRejectedError, 502, "WeCom refused the request"),
@@ -90,6 +97,8 @@ def domain_problem(request: Request[Any, Any, Any], error: Exception) -> Respons
     for error_type, status, title in STATUS_BY_ERROR:
         if isinstance(error, error_type):
             detail = error.message if isinstance(error, QuerySyntaxError) else str(error)
+            if isinstance(error, ArchiveError) and error.args:  # its str() appends the hint
+                detail = str(error.args[0])
             extra: dict[str, Any] = {"hint": getattr(error, "hint", None)}
             if isinstance(error, QuerySyntaxError):
                 extra["position"] = error.position

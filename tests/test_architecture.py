@@ -4,7 +4,10 @@ the puller imports neither audit nor search (it hands batches to sinks)."""
 from __future__ import annotations
 
 import ast
+import importlib
+import pkgutil
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ["config", "archive", "audit", "search", "api"]
@@ -106,3 +109,141 @@ def test_the_check_can_fail(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("from api.cli import app\nimport search.x\n")
     assert imported_packages(bad) == {"api", "search"}
+
+
+# Inside audit/, subpackages import one way too (ADR 0023): a unit may import only units
+# below it in this order, or itself. ``audit/schema.py`` gathers every model for the
+# metadata and stands above them all; the package's own ``__init__`` imports nothing.
+AUDIT_ORDER = [
+    "errors",
+    "text",
+    "nlp",
+    "accesslog",
+    "security",
+    "detect",
+    "access",
+    "notify",
+    "alerts",
+    "review",
+    "stage",
+    "events",
+    "monitor",
+    "handover",
+]
+AUDIT_ABOVE_ALL = {"schema"}
+
+
+def audit_unit(relative: Path) -> str:
+    """The unit of a file under ``audit/``: its subpackage, or its module (``stage``)."""
+    return relative.parts[0].removesuffix(".py")
+
+
+def audit_imports(path: Path, package: str) -> list[tuple[int, str]]:
+    """``(line, unit)`` for every ``audit.<unit>`` that ``path`` (in ``package``) imports,
+    at module level or inside a function, under ``TYPE_CHECKING`` or not."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolved against the file's own package
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parent, *([base] if base else [])])
+            modules = [f"{base}.{alias.name}" for alias in node.names] if base == "audit" else [base]
+        else:
+            continue
+        for parts in (module.split(".") for module in modules):
+            if parts[0] == "audit" and len(parts) > 1:
+                found.append((node.lineno, parts[1]))
+    return sorted(found)
+
+
+def audit_order_violations(root: Path) -> list[str]:
+    """Every import under ``root/audit`` that goes up the order (``file:line what``)."""
+    rank = {unit: index for index, unit in enumerate(AUDIT_ORDER)}
+    violations = []
+    for path in sorted((root / "audit").rglob("*.py")):
+        relative = path.relative_to(root / "audit")
+        unit = audit_unit(relative)
+        if unit in AUDIT_ABOVE_ALL:
+            continue
+        package = ".".join(("audit", *relative.parts[:-1]))
+        where = path.relative_to(root)
+        if unit == "__init__":
+            violations += [f"{where}:{line} imports audit.{target}" for line, target in audit_imports(path, package)]
+            continue
+        if unit not in rank:
+            violations.append(f"{where}: audit.{unit} has no place in AUDIT_ORDER")
+            continue
+        for line, target in audit_imports(path, package):
+            if target not in rank:
+                violations.append(f"{where}:{line} imports audit.{target}, which has no place in AUDIT_ORDER")
+            elif rank[target] > rank[unit]:
+                violations.append(f"{where}:{line} {unit} imports audit.{target}, above it")
+    return violations
+
+
+def test_audit_imports_go_down_the_order() -> None:
+    violations = audit_order_violations(ROOT)
+    assert not violations, "\n".join(violations)
+
+
+def test_the_audit_order_check_can_fail(tmp_path: Path) -> None:
+    notify = tmp_path / "audit" / "notify"
+    notify.mkdir(parents=True)
+    (notify / "service.py").write_text(
+        "from audit.errors import AuditError\n"
+        "from audit.notify import models\n"
+        "import audit.alerts.models\n"
+        "from audit import review\n"
+        "def later():\n"
+        "    from audit.stage import DetectionStage\n"
+        "from ..security import service\n"
+        "from ..monitor import jobs\n"
+    )
+    (tmp_path / "audit" / "schema.py").write_text("from audit.handover import models\n")
+    (tmp_path / "audit" / "newpackage").mkdir()
+    (tmp_path / "audit" / "newpackage" / "__init__.py").write_text("")
+    assert audit_order_violations(tmp_path) == [
+        "audit/newpackage/__init__.py: audit.newpackage has no place in AUDIT_ORDER",
+        "audit/notify/service.py:3 notify imports audit.alerts, above it",
+        "audit/notify/service.py:4 notify imports audit.review, above it",
+        "audit/notify/service.py:6 notify imports audit.stage, above it",
+        "audit/notify/service.py:8 notify imports audit.monitor, above it",
+    ]
+
+
+# One error family: every exception class defined in audit/ is an ``audit.errors.AuditError``
+# (a builtin such as ``ValueError`` may stay as a second base for callers that catch it).
+def foreign_errors(modules: list[ModuleType]) -> list[str]:
+    from audit.errors import AuditError
+
+    return sorted(
+        f"{module.__name__}.{name}"
+        for module in modules
+        for name, value in vars(module).items()
+        if isinstance(value, type)
+        and value.__module__ == module.__name__
+        and issubclass(value, BaseException)
+        and not issubclass(value, AuditError)
+    )
+
+
+def test_every_audit_error_is_an_audit_error() -> None:
+    import audit
+
+    modules = [importlib.import_module(info.name) for info in pkgutil.walk_packages(audit.__path__, "audit.")]
+    assert not foreign_errors(modules)
+
+
+def test_the_error_family_check_can_fail() -> None:
+    from audit.errors import NotFound
+
+    module = ModuleType("audit.planted")
+    exec(
+        "from audit.errors import NotFound\nclass Lost(ValueError): pass\nclass Found(NotFound, LookupError): pass\n",
+        vars(module),
+    )
+    vars(module)["Imported"] = NotFound  # another module's class: not judged here
+    assert foreign_errors([module]) == ["audit.planted.Lost"]

@@ -14,7 +14,10 @@ from typing import Any
 from audit.alerts.masking import masked_excerpt
 from audit.alerts.service import dedupe_key, window_start
 from audit.detect.hits import Hit, Severity
-from audit.review.service import SUPPRESSION_KEY_CHARS
+
+# A false-positive verdict (``audit.review.models.Suppression``) is keyed by this much of a
+# hit's normalised form; review records the verdict, this module honours it.
+SUPPRESSION_KEY_CHARS = 256
 
 
 @dataclass(frozen=True, slots=True)

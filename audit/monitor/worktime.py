@@ -13,11 +13,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from audit.errors import AuditError
+
 _MAX_SEARCH_DAYS = 14  # a calendar with no working day in two weeks is rejected up front
 
 
-class WorkingTimeError(ValueError):
+class WorkingTimeError(AuditError, ValueError):
     """The working-hours settings cannot describe a usable calendar."""
+
+    code = "working_time"
 
 
 @dataclass(frozen=True)

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from audit.errors import AuditError
 
-class NlpError(Exception):
-    """Base error of ``audit.nlp``; ``hint`` tells the user what to do next."""
+
+class NlpError(AuditError):
+    """Base error of ``audit.nlp``; ``hint`` tells the user what to do next (and is part of
+    the message, which the CLI prints as it is)."""
+
+    code = "nlp"
 
     def __init__(self, message: str, *, hint: str = "") -> None:
-        super().__init__(f"{message} — {hint}" if hint else message)
-        self.hint = hint
+        super().__init__(f"{message} — {hint}" if hint else message, hint=hint)
 
 
 class CorpusError(NlpError):
     """Training data is missing or malformed."""
 
+    code = "corpus"
+
 
 class ModelMissingError(NlpError, RuntimeError):
     """No trained sentiment model where one was expected."""
+
+    code = "model_missing"
 
     def __init__(self, path: str) -> None:
         super().__init__(

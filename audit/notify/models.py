@@ -9,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from archive.models import CORP_ID_LENGTH, Base, BigIntId
 
+# ``Notification.kind`` of a digest (the others name the alert event: alert, escalation).
+DIGEST = "digest"
+
 
 class Notification(Base):
     """``status``: ``pending`` (due at ``next_attempt_at``), ``held`` (flood: waits for a

@@ -19,7 +19,7 @@ from typing import Protocol
 
 import httpx
 
-from audit.alerts.errors import AlertError
+from audit.notify.errors import DeliveryError, UnknownTargetError
 from config.settings import NotifySettings
 
 # WeCom rejects robot markdown content above 4096 bytes (UTF-8).
@@ -36,14 +36,6 @@ class OutgoingMessage:
     subject: str
     body: str
     alert_ids: tuple[int, ...]
-
-
-class DeliveryError(AlertError):
-    retryable = True
-
-
-class UnknownTargetError(AlertError):
-    """A routing target names a channel or entry that is not configured."""
 
 
 class Notifier(Protocol):

@@ -13,19 +13,16 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from audit.alerts.errors import AlertError
-from audit.notify.models import Notification
+from audit.notify import repository
+from audit.notify.errors import NotifyError
+from audit.notify.models import DIGEST, Notification
 from audit.notify.notifiers import NotifierRegistry, OutgoingMessage
 from config.logs import get_logger
 from config.settings import NotifySettings
-
-if TYPE_CHECKING:
-    from audit.alerts.models import Alert
 
 log = get_logger("audit.notify")
 
@@ -38,8 +35,32 @@ EXCERPTS_PER_NOTIFICATION = 3
 DIGEST_LINES_MAX = 30
 
 
+class AlertFacts(Protocol):
+    """What a notification says about an alert (``audit.alerts.models.Alert`` is one:
+    notify sits below alerts and never imports them)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def corp_id(self) -> str: ...
+    @property
+    def conversation_id(self) -> int | None: ...
+    @property
+    def rule(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def message_ids(self) -> list[int]: ...
+    @property
+    def explanation(self) -> dict[str, Any]: ...
+
+
 def enqueue_for_alert(
-    session: Session, alert: Alert, targets: Sequence[str], *, kind: str, now: datetime, flush: bool = True
+    session: Session, alert: AlertFacts, targets: Sequence[str], *, kind: str, now: datetime, flush: bool = True
 ) -> None:
     """One pending notification per target about ``alert`` (``kind``: alert | escalation);
     ``flush=False`` leaves the flush to a caller that queues many."""
@@ -66,7 +87,7 @@ def enqueue_for_alert(
         session.flush()
 
 
-def compose(alert: Alert, kind: str) -> tuple[str, str]:
+def compose(alert: AlertFacts, kind: str) -> tuple[str, str]:
     """Subject and markdown body: facts about the alert and masked excerpts, nothing else."""
     prefix = "Escalated: " if kind == "escalation" else ""
     subject = f"{prefix}[{alert.severity.upper()}] {alert.category} · alert #{alert.id}"
@@ -103,11 +124,7 @@ def deliver_due(
     window = timedelta(minutes=settings.digest_window_minutes)
     _hold_floods(session, settings, now, window, report)
     _make_digests(session, now, window, report)
-    due = session.scalars(
-        select(Notification)
-        .where(Notification.status == PENDING, Notification.next_attempt_at <= now)
-        .order_by(Notification.id)
-    ).all()
+    due = repository.due(session, PENDING, now)
     for notification in due:
         _attempt(notification, registry, settings, now, report)
     session.flush()
@@ -127,29 +144,13 @@ def _hold_floods(
     session: Session, settings: NotifySettings, now: datetime, window: timedelta, report: DeliveryReport
 ) -> None:
     """First attempts beyond the threshold per target within the window are held."""
-    fresh = session.scalars(
-        select(Notification)
-        .where(
-            Notification.status == PENDING,
-            Notification.attempts == 0,
-            Notification.kind != "digest",
-            Notification.next_attempt_at <= now,
-        )
-        .order_by(Notification.id)
-    ).all()
+    fresh = repository.due_first_attempts(session, PENDING, now)
     by_target: dict[str, list[Notification]] = defaultdict(list)
     for notification in fresh:
         by_target[notification.target].append(notification)
     for target, rows in by_target.items():
-        already = session.scalar(
-            select(func.count(Notification.id)).where(
-                Notification.target == target,
-                Notification.kind != "digest",
-                Notification.created_at >= now - window,
-                (Notification.attempts > 0) | Notification.status.in_([HELD, DIGESTED]),
-            )
-        )
-        allowance = max(0, settings.digest_threshold - int(already or 0))
+        already = repository.count_spent_since(session, target, now - window, (HELD, DIGESTED))
+        allowance = max(0, settings.digest_threshold - already)
         for notification in rows[allowance:]:
             notification.status = HELD
             report.held += 1
@@ -157,17 +158,12 @@ def _hold_floods(
 
 def _make_digests(session: Session, now: datetime, window: timedelta, report: DeliveryReport) -> None:
     """Held notifications of a target become one digest, at most one digest per window."""
-    held = session.scalars(select(Notification).where(Notification.status == HELD).order_by(Notification.id)).all()
+    held = repository.in_status(session, HELD)
     by_target: dict[str, list[Notification]] = defaultdict(list)
     for notification in held:
         by_target[notification.target].append(notification)
     for target, rows in by_target.items():
-        recent_digest = session.scalar(
-            select(func.count(Notification.id)).where(
-                Notification.target == target, Notification.kind == "digest", Notification.created_at > now - window
-            )
-        )
-        if recent_digest:
+        if repository.has_digest_after(session, target, now - window):
             continue
         lines = [f"- #{row.alert_id} {row.subject}" for row in rows[:DIGEST_LINES_MAX]]
         if len(rows) > DIGEST_LINES_MAX:
@@ -176,7 +172,7 @@ def _make_digests(session: Session, now: datetime, window: timedelta, report: De
             corp_id=rows[0].corp_id,
             alert_id=None,
             target=target,
-            kind="digest",
+            kind=DIGEST,
             status=PENDING,
             subject=f"{len(rows)} alerts (digest)",
             body="\n".join(lines),
@@ -206,7 +202,7 @@ def _attempt(
     try:
         notifier = registry.for_target(notification.target)
         notifier.send(_outgoing(notification, settings))
-    except AlertError as exc:
+    except NotifyError as exc:
         # Recorded on the receipt and counted; the error text never holds a URL or secret.
         notification.last_error = str(exc)[:500]
         key = type(exc).__name__
@@ -238,7 +234,5 @@ def _outgoing(notification: Notification, settings: NotifySettings) -> OutgoingM
 
 
 def receipts(session: Session, *, alert_id: int | None = None, limit: int = 100) -> list[Notification]:
-    query = select(Notification).order_by(Notification.id.desc()).limit(limit)
-    if alert_id is not None:
-        query = query.where(Notification.alert_id == alert_id)
-    return list(session.scalars(query))
+    """Delivery receipts, the latest first (of one alert, or of all)."""
+    return repository.receipts(session, alert_id=alert_id, limit=limit)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from audit.detect.hits import Severity
+from audit.errors import InvalidInput
 
 Direction = Literal["staff", "customer", "any"]
 ChatKindScope = Literal["single", "group", "internal", "any"]
@@ -20,8 +21,9 @@ CHAT_KIND_SCOPES: tuple[ChatKindScope, ...] = ("single", "group", "internal", "a
 TERM_KINDS: tuple[TermKind, ...] = ("term", "exclusion", "allow_context")
 
 
-class RuleError(ValueError):
-    """A rule or a rule file is invalid; the message names the row/field to fix."""
+class RuleError(InvalidInput, ValueError):
+    """A rule or a rule file is invalid; the message names the row/field to fix. Still a
+    ``ValueError``: file readers catch that for every malformed row."""
 
 
 @dataclass(frozen=True, slots=True)
