@@ -1,7 +1,8 @@
 """``wecom-audit search`` and ``wecom-audit reindex``, and the search lag shown by ``status``.
 
 The CLI is an operator tool on the server (it reads the database directly), so it searches
-without an access scope; the API applies the access gate's scope.
+without an access scope (``search.service.operator_search``); the API and the console go
+through the access gate (``search.service.gated_search``).
 """
 
 from __future__ import annotations
@@ -21,15 +22,12 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.orm import Session
 
-from archive.directory.names import Names, display_names
-from config.database import session_scope
-from search import repository
-from search.backend import FACETS, MAX_LIMIT, SearchHit, SearchPage, SearchRequest
-from search.departments import expand_departments
+from api.cli_support import transaction
+from archive.directory.names import Names
+from search import repository, service
+from search.backend import FACETS, MAX_LIMIT, SearchHit, SearchPage
 from search.errors import NameResolutionError, QuerySyntaxError, SearchBackendError, SearchError
 from search.indexer import reindex_all, search_lag
-from search.names import resolve_names
-from search.query import parse_query
 
 if TYPE_CHECKING:
     from api.context import AppContext
@@ -60,30 +58,24 @@ def register(app: typer.Typer, *, make_context: Callable[[], AppContext]) -> Non
         context = make_context()
         zone = context.settings.search.timezone
         try:
-            parsed = parse_query(query, zone=ZoneInfo(zone))
+            service.parse(context.settings, query)
         except QuerySyntaxError as error:
             errors.print(f"[red]error:[/red] {error.message} (column {error.position + 1})")
             errors.print(Text(error.caret(query)), highlight=False)
             raise typer.Exit(2) from None
+        ask = service.SearchAsk(
+            query,
+            corp_id=corp,
+            sort="relevance" if sort == "relevance" else "newest",
+            limit=limit,
+            cursor=cursor,
+            facets=tuple(facet or ()),
+            zone=zone,
+        )
         try:
             context.migrate()
-            with session_scope(context.session_factory) as session:
-                corps = [corp] if corp else [c.corp_id for c in context.settings.corps()]
-                parsed = expand_departments(session, resolve_names(session, parsed, corps), corps)
-            request = SearchRequest(
-                query=parsed,
-                corp_id=corp,
-                sort="relevance" if sort == "relevance" else "newest",
-                limit=limit,
-                cursor=cursor,
-                facets=tuple(facet or ()),
-                zone=zone,
-            )
-            page = asyncio.run(_search(context, request))
-            with session_scope(context.session_factory) as session:
-                ids = {p for hit in page.hits for p in (hit.sender, hit.roomid) if p}
-                ids |= {value for name in ("sender", "room") for value, _ in page.facets.get(name, ())}
-                names = display_names(session, corp, ids)
+            found = asyncio.run(_search(context, ask))
+            page, names = found.page, found.names
         except SearchBackendError as error:
             _fail(str(error), 1)
         except NameResolutionError as error:  # one line: what the name matched, or that nothing did
@@ -104,7 +96,7 @@ def register(app: typer.Typer, *, make_context: Callable[[], AppContext]) -> Non
         context = make_context()
         try:
             context.migrate()
-            with session_scope(context.session_factory) as session:
+            with transaction(context) as session:
                 total = repository.message_count(session)
             columns = (TextColumn("reindexing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
             with Progress(*columns, console=console) as progress:
@@ -120,10 +112,10 @@ def register(app: typer.Typer, *, make_context: Callable[[], AppContext]) -> Non
         )
 
 
-async def _search(context: AppContext, request: SearchRequest) -> SearchPage:
+async def _search(context: AppContext, ask: service.SearchAsk) -> service.FoundPage:
     backend = context.search_backend()
     try:
-        return await backend.search(request)
+        return await service.operator_search(context.session_factory, backend, context.settings, ask)
     finally:
         await backend.close()
 

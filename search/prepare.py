@@ -17,10 +17,17 @@ from search.query import Query
 from search.scope import search_scope_of
 
 
+def resolve_query(session: Session, query: Query, corp_ids: Iterable[str]) -> Query:
+    """The query with ids only (names and ``dept:`` subtrees resolved in ``corp_ids``'
+    directories). Raises ``NameResolutionError``."""
+    corps = sorted(set(corp_ids))
+    return expand_departments(session, resolve_names(session, query, corps), corps)
+
+
 def prepare_search(
     session: Session, scope: DataScope, query: Query, corp_ids: Iterable[str]
 ) -> tuple[SearchScope, Query]:
     """The backend's scope and the query with ids only. Raises ``NameResolutionError``."""
     corps = sorted(set(corp_ids))
-    resolved = expand_departments(session, resolve_names(session, query, corps), corps)
+    resolved = resolve_query(session, query, corps)
     return search_scope_of(session, scope, corps), resolved

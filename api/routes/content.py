@@ -3,10 +3,11 @@ access gate (``audit.access.gate``), which checks scope and writes the access lo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
+import msgspec
 from litestar import Request, get
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
@@ -24,13 +25,12 @@ from api.schemas import (
     MessagePage,
     NameOut,
 )
-from archive.clock import utcnow
-from archive.directory.names import Names, display_names, kind_of
+from archive.directory.names import Names
+from audit.access import gate as access_gate
 from audit.access import reads
-from audit.access.gate import AccessGate, record_denied
-from audit.security.errors import OutOfScope
+from audit.access.content import ContentReader
+from audit.access.gate import AccessGate
 from audit.security.roles import Permission
-from config.database import session_scope
 
 T = TypeVar("T")
 CONTEXT_DEFAULT_MESSAGES = 20
@@ -38,25 +38,25 @@ READ = [requires(Permission.CONTENT_READ)]
 MEDIA_CHUNK_BYTES = 256 * 1024
 
 
+def reader_of(request: Request[Any, Any, Any]) -> ContentReader:
+    """The caller's content reads (``audit.access.content``): who, why, which database."""
+    return ContentReader(context_of(request).session_factory, principal_of(request), purpose_of(request))
+
+
 def through_gate(
     request: Request[Any, Any, Any], action: str, target: dict[str, Any], read: Callable[[AccessGate], T]
 ) -> T:
-    """Run one content read in one transaction behind the gate; a refusal for scope is
-    itself logged (in a transaction of its own: the read's rolls back)."""
-    context, principal, purpose = context_of(request), principal_of(request), purpose_of(request)
-    now = utcnow()
-    try:
-        with session_scope(context.session_factory) as session:
-            return read(AccessGate.open(session, principal, purpose=purpose, now=now))
-    except OutOfScope:
-        with session_scope(context.session_factory) as session:
-            record_denied(session, principal, action, target, purpose, now)
-        raise
+    """Run one content read behind the gate (``audit.access.gate.through_gate``): its own
+    transaction, and a refusal for scope logged in another."""
+    context = context_of(request)
+    return access_gate.through_gate(
+        context.session_factory, principal_of(request), purpose_of(request), action, target, read
+    )
 
 
 def conversation_out(summary: reads.ConversationSummary, names: Names) -> ConversationOut:
-    return ConversationOut(
-        **summary.__dict__,
+    return msgspec.structs.replace(
+        msgspec.convert(summary, ConversationOut, from_attributes=True),
         room_name=names.label(summary.roomid) if summary.roomid else None,
         participant_names=[NameOut.of(names.of(p)) for p in summary.participants],
     )
@@ -64,18 +64,9 @@ def conversation_out(summary: reads.ConversationSummary, names: Names) -> Conver
 
 def message_out(view: reads.MessageView, names: Names) -> MessageOut:
     sender = names.of(view.sender)
-    return MessageOut(**view.__dict__, sender_name=sender.label, sender_synced=sender.synced)
-
-
-def names_in(
-    gate: AccessGate,
-    conversations: Iterable[reads.ConversationSummary] = (),
-    messages: Iterable[reads.MessageView] = (),
-) -> Names:
-    """The names of everyone these conversations and messages show (one resolver call);
-    the members among them name the customers by their remarks."""
-    ids = {p for c in conversations for p in (c.roomid, *c.participants) if p} | {m.sender for m in messages}
-    return display_names(gate.session, None, ids, followers=[i for i in ids if kind_of(i) == "member"])
+    return msgspec.structs.replace(
+        msgspec.convert(view, MessageOut, from_attributes=True), sender_name=sender.label, sender_synced=sender.synced
+    )
 
 
 @get("/api/v1/conversations", guards=READ, sync_to_thread=True)
@@ -88,12 +79,8 @@ def list_conversations(
     size = page_size(limit)
     key = decode_cursor(cursor, int)
     before_id = key[0] if key else None
-
-    def read(gate: AccessGate) -> tuple[list[reads.ConversationSummary], Names]:
-        items = reads.list_conversations(gate, before_id=before_id, limit=size)
-        return items, names_in(gate, conversations=items)
-
-    items, names = through_gate(request, "content.conversations", {"before_id": before_id}, read)
+    found = reader_of(request).conversations(before_id=before_id, limit=size)
+    items, names = found.value, found.names
     next_cursor = encode_cursor(items[-1].id) if len(items) == size else None
     return ConversationPage([conversation_out(item, names) for item in items], next_cursor)
 
@@ -109,12 +96,8 @@ def conversation_messages(
     size = page_size(limit)
     key = decode_cursor(cursor, datetime, int)
     after = (key[0], key[1]) if key else None
-
-    def read(gate: AccessGate) -> tuple[list[reads.MessageView], Names]:
-        items = reads.conversation_messages(gate, conversation_id, after=after, limit=size)
-        return items, names_in(gate, messages=items)
-
-    items, names = through_gate(request, "content.conversation", {"conversation_id": conversation_id}, read)
+    found = reader_of(request).conversation_messages(conversation_id, after=after, limit=size)
+    items, names = found.value, found.names
     next_cursor = encode_cursor(items[-1].msgtime, items[-1].id) if len(items) == size else None
     return MessagePage([message_out(item, names) for item in items], next_cursor)
 
@@ -122,12 +105,8 @@ def conversation_messages(
 @get("/api/v1/messages/{message_id:int}", guards=READ, sync_to_thread=True)
 def message_detail(request: Request[Any, Any, Any], message_id: PathId) -> MessageDetailOut:
     """One message with its parsed body and links to its downloaded attachments."""
-
-    def read(gate: AccessGate) -> tuple[reads.MessageDetail, Names]:
-        detail = reads.message_detail(gate, message_id)
-        return detail, names_in(gate, messages=[detail.message])
-
-    detail, names = through_gate(request, "content.message", {"message_id": message_id}, read)
+    found = reader_of(request).message(message_id)
+    detail, names = found.value, found.names
     media = [
         MediaLink(
             item.task_id,
@@ -150,12 +129,8 @@ def message_context(
     after: Annotated[int, QueryParameter(ge=0, le=reads.CONTEXT_MAX_MESSAGES)] = CONTEXT_DEFAULT_MESSAGES,
 ) -> ConversationContextOut:
     """The conversation around one message (e.g. a search hit or an alert)."""
-
-    def read(gate: AccessGate) -> tuple[reads.ConversationContext, Names]:
-        found = reads.conversation_context(gate, message_id, before=before, after=after)
-        return found, names_in(gate, conversations=[found.conversation], messages=found.messages)
-
-    found, names = through_gate(request, "content.conversation", {"anchor_message_id": message_id}, read)
+    named = reader_of(request).context(message_id, before=before, after=after)
+    found, names = named.value, named.names
     return ConversationContextOut(
         conversation_out(found.conversation, names),
         found.anchor_message_id,
@@ -171,12 +146,7 @@ def message_context(
 )
 def message_media(request: Request[Any, Any, Any], message_id: PathId, task_id: PathId) -> Stream:
     """A downloaded attachment (the bytes, as stored)."""
-    blob = through_gate(
-        request,
-        "content.media",
-        {"message_id": message_id, "task_id": task_id},
-        lambda gate: reads.media_blob(gate, message_id, task_id),
-    )
+    blob = reader_of(request).media(message_id, task_id)
     store = context_of(request).blob_store
 
     def chunks() -> Iterator[bytes]:

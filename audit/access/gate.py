@@ -6,20 +6,23 @@ Contract:
 - Every content read checks the caller's data scope (``audit.security.scope``) before
   returning anything and records one access-log row — who, what (query or ids), how many
   results, why — in the caller's transaction, so a read that commits is always logged.
-- A read refused for scope raises ``OutOfScope``; the caller records the refusal with
+- A read refused for scope raises ``OutOfScope``; the refusal is recorded with
   :func:`record_denied` in a transaction of its own (the failed one rolls back).
+  :func:`through_gate` is that door for every front end (API, console, CLI): one
+  transaction for the read, one more for a refusal.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from archive.clock import utcnow
 from archive.models import Conversation, Message
 from audit.accesslog import log as access_log
 from audit.errors import InvalidInput
@@ -28,7 +31,9 @@ from audit.security.errors import OutOfScope, PurposeRequired
 from audit.security.principal import Principal
 from audit.security.roles import Permission
 from audit.security.scope import DataScope, conversation_visible, resolve_scope, visible_clause
+from config.database import session_scope
 
+T = TypeVar("T")
 PURPOSE_MAX_CHARS = 500
 # Letters and symbols that render as nothing (Hangul fillers, the blank Braille pattern).
 _BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
@@ -118,3 +123,26 @@ def record_denied(
         access_log.record_of(principal, action, target, purpose=purpose or principal.purpose, outcome="denied"),
         now,
     )
+
+
+def through_gate(
+    session_factory: sessionmaker[Session],
+    principal: Principal,
+    purpose: str | None,
+    action: str,
+    target: dict[str, Any],
+    read: Callable[[AccessGate], T],
+    *,
+    now: datetime | None = None,
+) -> T:
+    """Run one content read in one transaction behind the gate; a refusal for scope is
+    itself logged as ``action`` on ``target`` (in a transaction of its own: the read's
+    rolls back), then raised again."""
+    now = now or utcnow()
+    try:
+        with session_scope(session_factory) as session:
+            return read(AccessGate.open(session, principal, purpose=purpose, now=now))
+    except OutOfScope:
+        with session_scope(session_factory) as session:
+            record_denied(session, principal, action, target, purpose, now)
+        raise

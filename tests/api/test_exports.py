@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from litestar.testing import TestClient
 from sqlalchemy import func, select
 
 from api.app import create_app
+from archive.integrity.export import export as integrity_export
 from archive.integrity.repository import read_head
 from archive.models import Message
 from audit.accesslog.models import AccessLogEntry
@@ -199,3 +201,50 @@ def test_an_export_needs_exactly_one_selection_and_a_purpose(world: World) -> No
         )
     assert [both.status_code, neither.status_code, backwards.status_code] == [400, 400, 400]
     assert no_purpose.status_code == 428  # refused requests remembered no purpose
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_an_export_verifies_and_a_changed_one_does_not(world: World, tmp_path: Path) -> None:
+    integrity_dir = tmp_path / "integrity"
+    integrity_export(world.context.session_factory, world.edge.simulator.corp_id, integrity_dir)
+    integrity_files = {path.name: path.read_bytes() for path in integrity_dir.iterdir()}
+    integrity_zip = zipped(integrity_files)
+    first_dropped = integrity_files["messages.jsonl"].split(b"\n", 1)[1]
+    with TestClient(app=create_app(world.context)) as client:
+        headers = signed_in(client, "reviewer")
+        body = client.post("/api/v1/exports", json={"conversation_id": world.in_conversation}, headers=headers).content
+        lines, manifest, rows = unpack(body)
+        edited = lines.replace(b'"text":', b'"text" :', 1)
+        changed = zipped({"messages.jsonl": edited, "manifest.json": json.dumps(manifest).encode()})
+
+        def verify(data: bytes) -> dict[str, Any]:
+            response = client.post(
+                "/api/v1/exports/verify",
+                files={"file": ("export.zip", data, "application/zip")},
+                headers={"X-CSRF-Token": headers["X-CSRF-Token"]},
+            )
+            assert response.status_code == 200, response.text
+            result: dict[str, Any] = response.json()
+            return result
+
+        sound, tampered, chained, garbage = verify(body), verify(changed), verify(integrity_zip), verify(b"not a zip")
+        shortened = verify(zipped({**integrity_files, "messages.jsonl": first_dropped}))
+        damaged = verify(integrity_zip.replace(b"record_hash", b"record_hasx", 1))  # its CRC no longer matches
+    assert sound == {"ok": True, "kind": "content", "messages": len(rows), "problem_count": 0, "problems": []}
+    assert (tampered["ok"], tampered["kind"]) == (False, "content")
+    assert any("SHA-256" in problem for problem in tampered["problems"])
+    assert (chained["ok"], chained["kind"], chained["problem_count"]) == (True, "integrity", 0)
+    assert chained["messages"] > 0
+    assert (garbage["ok"], garbage["kind"]) == (False, "unknown")
+    assert (shortened["ok"], shortened["kind"]) == (False, "integrity")
+    assert (damaged["ok"], damaged["kind"]) == (False, "unknown")
+    # Nothing was read from the database: no access-log row beyond the one export.
+    assert len(exports_logged(world)) == 1

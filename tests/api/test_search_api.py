@@ -97,3 +97,29 @@ def test_a_department_filter_covers_its_subtree(world: World) -> None:
         child, whole = conversations(client, world.department_id), conversations(client, parent)
     assert child, "the department's own staff have messages"
     assert child <= whole
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_saved_searches_are_each_users_own(world: World) -> None:
+    """The console's saved searches over the API: save (or replace by name), list, delete."""
+    app = create_app(world.context)
+    with TestClient(app=app) as reviewer, TestClient(app=app) as officer:
+        token = reviewer.post("/api/v1/auth/login", json={"username": "reviewer", "password": PASSWORD}).json()
+        headers = {"X-CSRF-Token": token["csrf_token"]}
+        first = reviewer.post("/api/v1/search/saved", json={"name": "返利", "query": "返利"}, headers=headers)
+        assert first.status_code == 200, first.text
+        wider = {"name": "返利", "query": "返利 OR 回扣"}
+        replaced = reviewer.post("/api/v1/search/saved", json=wider, headers=headers)
+        assert replaced.json()["id"] == first.json()["id"]
+        empty = reviewer.post("/api/v1/search/saved", json={"name": "x", "query": " "}, headers=headers)
+        listed = reviewer.get("/api/v1/search/saved").json()
+        assert [(row["name"], row["query"]) for row in listed] == [("返利", "返利 OR 回扣")]
+
+        other = officer.post("/api/v1/auth/login", json={"username": "compliance_officer", "password": PASSWORD})
+        other_headers = {"X-CSRF-Token": other.json()["csrf_token"]}
+        assert officer.get("/api/v1/search/saved").json() == []
+        path = f"/api/v1/search/saved/{first.json()['id']}"
+        assert officer.delete(path, headers=other_headers).status_code == 404
+        assert reviewer.delete(path, headers=headers).status_code == 204
+        assert reviewer.get("/api/v1/search/saved").json() == []
+    assert empty.status_code == 400

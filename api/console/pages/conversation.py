@@ -17,20 +17,13 @@ from litestar import Request, Response, get
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
-from api.auth.guards import context_of
-from api.console import consent_panel
+from api.auth.guards import context_of, purpose_of
 from api.console.auth import principal_of, signed_in
 from api.console.nav import CONSOLE_PATH
-from api.console.people import people_of
 from api.console.render import render
 from api.pagination import decode_cursor, encode_cursor
-from api.routes.content import through_gate
-from archive.directory.names import kind_of
-from audit.access import reads
-from audit.access.gate import AccessGate
-from audit.access.shown import ShownMessage, annotate
+from audit.access.content import ContentReader, ConversationView
 from audit.security.roles import Permission
-from config.database import session_scope
 from search.errors import QuerySyntaxError
 from search.query import And, Near, Or, Phrase, Query, Term, parse_query
 
@@ -119,38 +112,34 @@ def _words(request: Request[Any, Any, Any], q: str | None) -> list[str]:
         return []
 
 
+def _reader(request: Request[Any, Any, Any]) -> ContentReader:
+    """The signed-in user's content reads (the purpose: the header's, else their session's)."""
+    return ContentReader(context_of(request).session_factory, principal_of(request), purpose_of(request))
+
+
 def _page(
     request: Request[Any, Any, Any],
-    info: reads.ConversationSummary,
-    shown: list[ShownMessage],
+    view: ConversationView,
     *,
     anchor: int | None,
     q: str | None,
     next_after: str | None,
     first_page: bool,
 ) -> Response[str]:
-    principal = principal_of(request)
-    ids = {*info.participants, *(m.view.sender for m in shown), *([info.roomid] if info.roomid else [])}
-    ids |= {str(m.body.get("userid", "")) for m in shown if m.view.msgtype == "card"}
-    with session_scope(context_of(request).session_factory) as session:
-        # The conversation's members: their remarks name its customers, as they see them.
-        people = people_of(session, ids, followers=[p for p in ids if kind_of(p) == "member"])
-        # The customer's consent to archiving (this conversation already passed the gate).
-        consent = consent_panel.for_conversation(session, info.id) if info.has_external else None
     return render(
         request,
         "conversation.html",
-        principal=principal,
-        info=info,
-        messages=shown,
-        people=people,
+        principal=principal_of(request),
+        info=view.info,
+        messages=view.messages,
+        people=view.names,
         anchor=anchor,
         q=q or "",
         quote=lambda value: quote(value, safe=""),
         next_after=next_after,
         first_page=first_page,
         context_messages=CONTEXT_MESSAGES,
-        consent=consent,
+        consent=view.consent,
     )
 
 
@@ -163,35 +152,24 @@ def conversation_page(
     after: FromQuery[str | None] = None,
 ) -> Response[Any]:
     words = _words(request, q)
-    if anchor is not None:
-
-        def around(gate: AccessGate) -> tuple[reads.ConversationSummary, list[ShownMessage]]:
-            found = reads.conversation_context(gate, anchor, before=CONTEXT_MESSAGES, after=CONTEXT_MESSAGES)
-            return reads.conversation_summary(gate, found.conversation.id), annotate(gate, found.messages, words)
-
-        info, shown = through_gate(request, "content.conversation", {"anchor_message_id": anchor}, around)
-        if info.id != conversation_id:
-            return Redirect(f"{CONSOLE_PATH}/conversations/{info.id}?anchor={anchor}")
-        return _page(request, info, shown, anchor=anchor, q=q, next_after=None, first_page=False)
-    key = decode_cursor(after, datetime, int)
+    key = decode_cursor(after, datetime, int) if anchor is None else None
     position = (key[0], key[1]) if key else None
-
-    def paged(gate: AccessGate) -> tuple[reads.ConversationSummary, list[ShownMessage]]:
-        info = reads.conversation_summary(gate, conversation_id)
-        views = reads.conversation_messages(gate, conversation_id, after=position, limit=PAGE_MESSAGES)
-        return info, annotate(gate, views, words)
-
-    info, shown = through_gate(request, "content.conversation", {"conversation_id": conversation_id}, paged)
+    view = _reader(request).conversation_view(
+        conversation_id, anchor=anchor, after=position, page=PAGE_MESSAGES, around=CONTEXT_MESSAGES, words=words
+    )
+    if anchor is not None:
+        if view.info.id != conversation_id:
+            return Redirect(f"{CONSOLE_PATH}/conversations/{view.info.id}?anchor={anchor}")
+        return _page(request, view, anchor=anchor, q=q, next_after=None, first_page=False)
+    shown = view.messages
     next_after = encode_cursor(shown[-1].view.msgtime, shown[-1].view.id) if len(shown) == PAGE_MESSAGES else None
-    return _page(request, info, shown, anchor=None, q=q, next_after=next_after, first_page=position is None)
+    return _page(request, view, anchor=None, q=q, next_after=next_after, first_page=position is None)
 
 
 @get("/messages/{message_id:int}", guards=READ, sync_to_thread=True)
 def message_in_context(request: Request[Any, Any, Any], message_id: FromPath[int]) -> Redirect:
     """A message in its conversation (the link alerts and other pages use)."""
-    detail = through_gate(
-        request, "content.message", {"message_id": message_id}, lambda gate: reads.message_detail(gate, message_id)
-    )
+    detail = _reader(request).message(message_id).value
     return Redirect(f"{CONSOLE_PATH}/conversations/{detail.message.conversation_id}?anchor={message_id}")
 
 

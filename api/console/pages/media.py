@@ -17,11 +17,11 @@ from litestar import Request, Response, get
 from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
-from api.auth.guards import context_of
-from api.console.auth import signed_in
+from api.auth.guards import context_of, purpose_of
+from api.console.auth import principal_of, signed_in
 from api.disposition import content_disposition
-from api.routes.content import through_gate
 from audit.access import reads
+from audit.access.content import ContentReader
 from audit.security.roles import Permission
 from config.settings import ConfigError
 
@@ -34,12 +34,8 @@ INLINE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "video/mp4
 
 
 def _read(request: Request[Any, Any, Any], message_id: int, task_id: int) -> reads.MediaBlob:
-    return through_gate(
-        request,
-        "content.media",
-        {"message_id": message_id, "task_id": task_id},
-        lambda gate: reads.media_blob(gate, message_id, task_id),
-    )
+    reader = ContentReader(context_of(request).session_factory, principal_of(request), purpose_of(request))
+    return reader.media(message_id, task_id)
 
 
 @get("/media/{message_id:int}/{task_id:int}", guards=READ, sync_to_thread=True)

@@ -13,35 +13,29 @@ import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 import msgspec
 from anyio import to_thread
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
+from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
 from api.console.i18n import translator
 from api.console.nav import CONSOLE_PATH
 from api.console.pages.formdata import FORM_BODY, CsrfForm
-from api.console.people import people_of
 from api.console.render import language, render
-from api.routes.search import backend_of, corps_of
+from api.routes.search import backend_of
 from archive.clock import utcnow
 from archive.directory.names import Name, Names
-from audit.access.gate import AccessGate
 from audit.security.errors import PurposeRequired
 from audit.security.principal import Principal
 from audit.security.roles import Permission
-from audit.security.scope import DataScope
-from config.database import session_scope
-from search import saved
-from search.backend import FACETS, SearchHit, SearchPage, SearchRequest, SearchScope
+from search import saved, service
+from search.backend import FACETS, SearchHit, SearchPage
 from search.errors import QuerySyntaxError
-from search.prepare import prepare_search
-from search.query import Query, parse_query
 
 RESULTS_PER_PAGE = 50
 SNIPPET_MAX_CHARS = 240
@@ -205,47 +199,18 @@ def _narrowed(q: str, field: str, value: str) -> str:
 
 async def run_search(
     request: Request[Any, Any, Any], principal: Principal, q: str, sort: str, cursor: str | None
-) -> SearchPage:
-    """A search in the caller's scope, logged before its hits are returned (as the API's)."""
+) -> service.FoundPage:
+    """A search in the caller's scope, logged before its hits are returned: the API's
+    (``search.service.gated_search``), with the purpose remembered for the session. Names
+    become ids there: an unknown or ambiguous one raises a QuerySyntaxError the page shows
+    with the candidates (search.names)."""
     context = context_of(request)
-    query = parse_query(q, zone=ZoneInfo(context.settings.search.timezone))
-    now = utcnow()
-
-    def open_scope() -> tuple[DataScope, SearchScope, Query, str]:
-        # Names become ids here: an unknown or ambiguous one raises a QuerySyntaxError the
-        # page shows with the candidates (search.names).
-        with session_scope(context.session_factory) as session:
-            gate = AccessGate.open(session, principal, purpose=None, now=now, lock=False)
-            backend_scope, resolved = prepare_search(session, gate.scope, query, corps_of(context, None))
-            return gate.scope, backend_scope, resolved, gate.purpose
-
-    scope, backend_scope, expanded, purpose = await to_thread.run_sync(open_scope)
-    page = await backend_of(request).search(
-        SearchRequest(
-            expanded,
-            sort="relevance" if sort == "relevance" else "newest",
-            limit=RESULTS_PER_PAGE,
-            cursor=cursor,
-            facets=FACETS,
-            scope=backend_scope,
-        )
+    ask = service.SearchAsk(
+        q, sort="relevance" if sort == "relevance" else "newest", limit=RESULTS_PER_PAGE, cursor=cursor, facets=FACETS
     )
-
-    def record() -> None:
-        with session_scope(context.session_factory) as session:
-            AccessGate(session, principal, scope, purpose, now).record(
-                "content.search",
-                {
-                    "query": q,
-                    "corp_id": None,
-                    "cursor": cursor is not None,
-                    "message_ids": [h.message_id for h in page.hits],
-                },
-                len(page.hits),
-            )
-
-    await to_thread.run_sync(record)
-    return page
+    return await service.gated_search(
+        context.session_factory, backend_of(request), context.settings, principal, None, ask
+    )
 
 
 def _rows(page: SearchPage, people: Names, q: str) -> list[ResultRow]:
@@ -282,20 +247,15 @@ async def search_page(
     context = context_of(request)
     q = q.strip()[:2000]
     page: SearchPage | None = None
+    people = Names({})
     syntax_error: QuerySyntaxError | None = None
     if q:
         try:
-            page = await run_search(request, principal, q, sort, cursor)
+            found = await run_search(request, principal, q, sort, cursor)
+            page, people = found.page, found.names
         except QuerySyntaxError as error:
             syntax_error = error
-
-    def load() -> tuple[list[saved.SavedSearchView], Names]:
-        with session_scope(context.session_factory) as session:
-            ids = {p for hit in page.hits for p in (hit.sender, hit.roomid) if p} if page else set()
-            ids |= {value for name in ("sender", "room") for value, _ in (page.facets.get(name, []) if page else [])}
-            return saved.list_saved(session, principal.user_id), people_of(session, ids)
-
-    saved_searches, people = await to_thread.run_sync(load)
+    saved_searches = await to_thread.run_sync(service.saved_searches, context.session_factory, principal.user_id)
     facets = []
     translate = translator(language(request))
     if page is not None:
@@ -331,21 +291,19 @@ async def search_page(
 
 
 @post("/search/saved", guards=READ, sync_to_thread=True, status_code=303)
-def save_search(request: Request[Any, Any, Any], data: Annotated[SaveForm, FORM_BODY]) -> Redirect:
-    principal = principal_of(request)
-    with session_scope(context_of(request).session_factory) as session:
-        view = saved.save(session, principal.user_id, data.name, data.query, utcnow())
+def save_search(request: Request[Any, Any, Any], db: Session, data: Annotated[SaveForm, FORM_BODY]) -> Redirect:
+    view = saved.save(db, principal_of(request).user_id, data.name, data.query, utcnow())
     return Redirect(f"{CONSOLE_PATH}/search?q={_quote(view.query)}", status_code=303)
 
 
 @post("/search/saved/{saved_id:int}/delete", guards=READ, sync_to_thread=True, status_code=303)
 def delete_saved_search(
     request: Request[Any, Any, Any],
+    db: Session,
     saved_id: FromPath[int],
     data: Annotated[CsrfForm, FORM_BODY],
 ) -> Redirect:
-    with session_scope(context_of(request).session_factory) as session:
-        saved.delete(session, principal_of(request).user_id, saved_id)
+    saved.delete(db, principal_of(request).user_id, saved_id)
     return Redirect(f"{CONSOLE_PATH}/search", status_code=303)
 
 
