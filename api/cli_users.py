@@ -19,18 +19,16 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.context import AppContext
+from api.cli_support import open_context, transaction
 from archive.clock import utcnow
 from archive.errors import ArchiveError
 from audit.accesslog import jobs as access_jobs
-from audit.accesslog import log as access_log
+from audit.errors import AuditError
 from audit.handover.inheritance import apply_pending_inheritances
+from audit.security import admin
 from audit.security import scope as scopes
 from audit.security import service as security
-from audit.security.errors import SecurityError
 from audit.security.principal import Principal
-from config.database import session_scope
-from config.logs import configure_logging
 from config.settings import ConfigError, load_settings
 
 console = Console()
@@ -58,14 +56,12 @@ def _operator() -> str:
 
 def _run(work: Callable[[Session, Principal], T]) -> T:
     """One committed unit of work as the CLI operator; errors become a message and exit 1."""
-    settings = load_settings()
-    configure_logging(settings.logging.level, json_output=settings.logging.json_output)
-    context = AppContext(settings)
+    context = open_context()
     try:
         context.migrate()
-        with session_scope(context.session_factory) as session:
+        with transaction(context) as session:
             return work(session, security.cli_principal(_operator()))
-    except (SecurityError, ConfigError) as exc:
+    except (AuditError, ConfigError) as exc:
         err_console.print(f"[bold red]Error:[/] {exc}")
         hint = getattr(exc, "hint", "")
         if hint:
@@ -114,10 +110,9 @@ def add_user(
     password = _read_password(password_stdin)
     departments = _departments(department or [])
 
-    def create(session: Session, actor: Principal) -> tuple[security.UserView, int]:
+    def create(session: Session, actor: Principal) -> admin.NewUser:
         member = (load_settings().corp(corp).corp_id, wecom_userid) if wecom_userid else None
-        now = utcnow()
-        view = security.create_user(
+        return admin.add_user(
             session,
             actor,
             username=username,
@@ -127,15 +122,14 @@ def add_user(
             scope_all=scope_all,
             departments=departments,
             wecom_member=member,
-            now=now,
+            inherit=apply_pending_inheritances,
+            now=utcnow(),
         )
-        # Conversations the member inherited before the account existed (handover cases).
-        return view, apply_pending_inheritances(session, view.id, now) if member else 0
 
-    view, inherited = _run(create)
-    console.print(f"Created user [bold]{view.username}[/] ({view.role}).")
-    if inherited:
-        console.print(f"Granted {inherited} conversations {wecom_userid} inherited through handover cases.")
+    added = _run(create)
+    console.print(f"Created user [bold]{added.user.username}[/] ({added.user.role}).")
+    if added.inherited:
+        console.print(f"Granted {added.inherited} conversations {wecom_userid} inherited through handover cases.")
 
 
 @users_app.command("list")
@@ -236,7 +230,8 @@ def verify_access_log() -> None:
     """Recompute the access log's hash chain (with the key in keyed mode) and check it against
     every checkpoint, in the database and in the anchor file; exit 1 if any row was changed
     or removed. A log that verifies is checkpointed (and switched to keyed mode if configured)."""
-    report = _run(lambda session, _: access_log.verify(session))
+    done = _run_job(access_jobs.verify_and_checkpoint)
+    report = done.report
     if not report.ok:
         for problem in report.problems[:20]:
             err_console.print(f"[bold red]Broken:[/] {problem}")
@@ -251,18 +246,17 @@ def verify_access_log() -> None:
         f"[green]Access log intact[/]: {report.checked:,} rows, head at {report.head_position:,}{keyed}, "
         f"{report.checkpoints_checked:,} checkpoint entries matched."
     )
-    written = _run_job(access_jobs.checkpoint)
-    if written is not None:
-        console.print(f"Checkpoint written at row {written.position:,}.")
+    if done.checkpoint is not None:
+        console.print(f"Checkpoint written at row {done.checkpoint.position:,}.")
 
 
 def _run_job(job: Callable[[sessionmaker[Session]], T]) -> T:
     """A job that opens its own transactions; errors become a message and exit 1."""
-    settings = load_settings()
-    context = AppContext(settings)
+    context = open_context()
     try:
+        context.migrate()
         return job(context.session_factory)
-    except (SecurityError, ConfigError, ArchiveError) as exc:
+    except (AuditError, ConfigError, ArchiveError) as exc:
         err_console.print(f"[bold red]Error:[/] {exc}")
         raise typer.Exit(code=1) from None
     finally:

@@ -6,9 +6,13 @@
   cookie session must echo the session's CSRF token in ``X-CSRF-Token`` (the console reads
   it from the login response or the ``wecom_audit_csrf`` cookie).
 - Guards raise domain errors; ``api.errors`` turns them into 401/403 problems.
-- The console (``api.console.auth``, ``pages/session.py``) signs in, sets and clears the
-  cookies and checks CSRF with the same functions as the JSON API (``sign_in``,
-  ``session_cookies``, ``signed_out_cookies``, ``csrf_matches``).
+- The console (``api.console.auth``, ``pages/session.py``) signs in, resolves its cookie,
+  sets and clears the cookies and checks CSRF with the same functions as the JSON API
+  (``sign_in``, ``resolve_session``, ``session_cookies``, ``signed_out_cookies``,
+  ``csrf_matches``).
+- Authentication runs before the request's ``db`` session exists: it has its own unit of
+  work (``api.unit_of_work.transaction``), committed before the handler runs (a session's
+  last use, a token's last use and a failed login's counters stay whatever follows).
 """
 
 from __future__ import annotations
@@ -24,13 +28,13 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 from litestar.handlers.base import BaseRouteHandler
 
+from api import unit_of_work
 from api.context import AppContext
 from archive.clock import utcnow
 from audit.security import service as security
 from audit.security.errors import AuthenticationRequired, CsrfFailed
 from audit.security.principal import Principal
 from audit.security.roles import Permission
-from config.database import session_scope
 from config.settings import AuthSettings
 
 SESSION_COOKIE = "wecom_audit_session"
@@ -89,7 +93,7 @@ def sign_in(connection: Connection, username: str, password: str, now: datetime)
     limit and log rows). Commits before returning, so a failure's counters and row stay."""
     context = context_of(connection)
     settings = context.settings.auth
-    with session_scope(context.session_factory) as session:
+    with unit_of_work.transaction(context) as session:
         return security.login(
             session,
             username[:64],
@@ -135,30 +139,38 @@ def for_request(principal: Principal, connection: Connection) -> Principal:
     return replace(principal, request_id=request_id_of(connection))
 
 
-def _resolve(connection: Connection) -> Principal | None:
+def resolve_session(connection: Connection, cookie: str, sent_csrf: str | None, refusal: CsrfFailed) -> Principal:
+    """The principal of a session cookie (API and console alike). An unsafe request must
+    carry the session's CSRF token (``sent_csrf``), else ``refusal`` is raised and the
+    session is not touched (a forged request does not keep it alive)."""
     context = context_of(connection)
-    policy = policy_of(context.settings.auth)
-    now = utcnow()
+    with unit_of_work.transaction(context) as session:
+        principal, csrf_token = security.resolve_session(session, cookie, policy_of(context.settings.auth), utcnow())
+        if connection.scope.get("method", "GET") not in SAFE_METHODS and not csrf_matches(sent_csrf, csrf_token):
+            raise refusal
+    return for_request(principal, connection)
+
+
+def _resolve_token(connection: Connection, plaintext: str) -> Principal:
+    with unit_of_work.transaction(context_of(connection)) as session:
+        return security.resolve_token(session, plaintext, utcnow())
+
+
+def _resolve(connection: Connection) -> Principal | None:
     authorization = connection.headers.get("authorization", "")
     scheme, _, credentials = authorization.partition(" ")
-    with session_scope(context.session_factory) as session:
-        if scheme.lower() == "bearer" and credentials.strip():
-            principal = security.resolve_token(session, credentials.strip(), now)
-        elif authorization:
-            raise AuthenticationRequired("only Bearer tokens are accepted in the Authorization header")
-        else:
-            cookie = connection.cookies.get(SESSION_COOKIE)
-            if not cookie:
-                return None
-            principal, csrf_token = security.resolve_session(session, cookie, policy, now)
-            if connection.scope.get("method", "GET") not in SAFE_METHODS and not csrf_matches(
-                connection.headers.get(CSRF_HEADER), csrf_token
-            ):
-                raise CsrfFailed(
-                    "this request needs the session's CSRF token",
-                    hint="send the csrf_token from the login response in the X-CSRF-Token header",
-                )
-    return for_request(principal, connection)
+    if scheme.lower() == "bearer" and credentials.strip():
+        return for_request(_resolve_token(connection, credentials.strip()), connection)
+    if authorization:
+        raise AuthenticationRequired("only Bearer tokens are accepted in the Authorization header")
+    cookie = connection.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    refusal = CsrfFailed(
+        "this request needs the session's CSRF token",
+        hint="send the csrf_token from the login response in the X-CSRF-Token header",
+    )
+    return resolve_session(connection, cookie, connection.headers.get(CSRF_HEADER), refusal)
 
 
 async def authenticate(connection: Connection) -> Principal | None:

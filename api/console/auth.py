@@ -20,17 +20,11 @@ from api.auth.guards import (
     CSRF_HEADER,
     SAFE_METHODS,
     SESSION_COOKIE,
-    context_of,
-    csrf_matches,
-    for_request,
-    policy_of,
+    resolve_session,
 )
-from archive.clock import utcnow
-from audit.security import service as security
 from audit.security.errors import AuthenticationRequired, CsrfFailed
 from audit.security.principal import Principal
 from audit.security.roles import Permission
-from config.database import session_scope
 
 CSRF_FIELD = "csrf_token"
 _PRINCIPAL = "principal"  # the same state key as api.auth.guards: request logs name the user
@@ -44,12 +38,8 @@ def _resolve(connection: Connection, sent_csrf: str | None) -> Principal:
         raise AuthenticationRequired("sign in first")
     if connection.headers.get("authorization"):
         raise AuthenticationRequired("the console uses its session cookie, not API tokens")
-    context = context_of(connection)
-    with session_scope(context.session_factory) as session:
-        principal, csrf_token = security.resolve_session(session, cookie, policy_of(context.settings.auth), utcnow())
-    if connection.scope.get("method", "GET") not in SAFE_METHODS and not csrf_matches(sent_csrf, csrf_token):
-        raise CsrfFailed("this form is stale or was not sent by the console", hint="reload the page and try again")
-    return for_request(principal, connection)
+    refusal = CsrfFailed("this form is stale or was not sent by the console", hint="reload the page and try again")
+    return resolve_session(connection, cookie, sent_csrf, refusal)
 
 
 async def console_principal(connection: Connection) -> Principal:

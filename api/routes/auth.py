@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from litestar import Request, Response, get, post, put
 from litestar.params import JSONBody
+from sqlalchemy.orm import Session
 
 from api.auth.guards import (
-    context_of,
     principal_of,
     requires,
     session_cookies,
@@ -23,7 +24,6 @@ from audit.security import service as security
 from audit.security.errors import CsrfFailed
 from audit.security.principal import Principal
 from audit.security.roles import Permission
-from config.database import session_scope
 
 
 def _view(principal: Principal, **extra: Any) -> SessionView:
@@ -59,10 +59,10 @@ def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> Resp
 
 
 @post("/api/v1/auth/logout", guards=[requires()], sync_to_thread=True, status_code=200)
-def logout(request: Request[Any, Any, Any]) -> Response[Health]:
-    context = context_of(request)
-    with session_scope(context.session_factory) as session:
-        security.logout(session, principal_of(request), utcnow())
+def logout(request: Request[Any, Any, Any], db: Session) -> Response[Health]:
+    """Sign out: the console session is revoked and its cookies cleared (a token stays
+    valid: revoke it with DELETE /api/v1/tokens/{token_id}). Logged."""
+    security.logout(db, principal_of(request), utcnow())
     return Response(
         Health(status="signed_out"),
         cookies=signed_out_cookies(),
@@ -71,11 +71,12 @@ def logout(request: Request[Any, Any, Any]) -> Response[Health]:
 
 @get("/api/v1/auth/me", guards=[requires()], sync_to_thread=False)
 def me(request: Request[Any, Any, Any]) -> SessionView:
+    """Who is signed in: user, role, permissions, data scope and remembered purpose."""
     return _view(principal_of(request))
 
 
 @put("/api/v1/auth/purpose", guards=[requires(Permission.CONTENT_READ)], sync_to_thread=True)
-def set_purpose(request: Request[Any, Any, Any], data: JSONBody[PurposeRequest]) -> SessionView:
+def set_purpose(request: Request[Any, Any, Any], db: Session, data: JSONBody[PurposeRequest]) -> SessionView:
     """Remember why you are reading chats (a case reference) for the rest of the session."""
     principal = principal_of(request)
     purpose = clean_purpose(data.purpose)
@@ -85,8 +86,13 @@ def set_purpose(request: Request[Any, Any, Any], data: JSONBody[PurposeRequest])
         raise InvalidInput(
             "only sessions remember a purpose", hint="API tokens send X-Access-Purpose with each request"
         )
-    with session_scope(context_of(request).session_factory) as session:
-        security.remember_purpose(session, principal, purpose)
-    return SessionView(
-        principal.username, principal.role.value, sorted(p.value for p in principal.permissions), principal.via, purpose
-    )
+    security.remember_purpose(db, principal, purpose)
+    return _view(replace(principal, purpose=purpose))
+
+
+HANDLERS = [
+    login,
+    logout,
+    me,
+    set_purpose,
+]

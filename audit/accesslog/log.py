@@ -29,7 +29,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from enum import StrEnum
+from typing import Any, Protocol, cast
 
 from sqlalchemy import CursorResult, Row, select, update
 from sqlalchemy.orm import Session
@@ -40,15 +41,28 @@ from audit.accesslog.logkey import AccessLogKey, config_of
 from audit.accesslog.models import AccessLogEntry, AccessLogHead
 from config.settings import ConfigError
 
-if TYPE_CHECKING:  # audit.security logs through this module: no import at run time
-    from audit.security.principal import Principal
-
 ACCESS_LOG_FORMAT = 1
 HEAD_ROW_ID = checkpoints.HEAD_ROW_ID
 VERIFY_BATCH_ROWS = 1000
 # The row that switches the log to keyed mode; it is the first row signed with the key.
 KEYED_ACTION = "access_log.keyed"
 SYSTEM_ACTOR = "system"
+
+
+class Actor(Protocol):
+    """Who did it, as a row names them. ``audit.security.principal.Principal`` is one:
+    security logs through this module, so the log knows the actor only by this shape."""
+
+    @property
+    def username(self) -> str: ...
+    @property
+    def role(self) -> StrEnum: ...
+    @property
+    def via(self) -> str: ...
+    @property
+    def request_id(self) -> str | None: ...
+    @property
+    def token_id(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -225,14 +239,14 @@ def switch_to_keyed(session: Session, now: datetime) -> int | None:
 
 
 def append_admin(
-    session: Session, actor: Principal, action: str, target: dict[str, Any], result_count: int, now: datetime
+    session: Session, actor: Actor, action: str, target: dict[str, Any], result_count: int, now: datetime
 ) -> int:
     """Append the row of an administrative action (``admin.*``: no content read, no purpose)."""
     return append(session, record_of(actor, action, target, result_count=result_count), now)
 
 
 def record_of(
-    actor: Principal,
+    actor: Actor,
     action: str,
     target: dict[str, Any],
     *,

@@ -21,17 +21,14 @@ from sqlalchemy import ColumnElement, and_, false, not_, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from archive.clock import utcnow
-from archive.directory.models import DirectoryMembership
 from archive.directory.service import department_subtree
 from archive.models import Conversation, Message, MessageRecipient
 from audit.accesslog import log as access_log
 from audit.errors import InvalidInput, NotFound
+from audit.security import repository
 from audit.security.models import (
     ConversationGrant,
     ProtectedPerson,
-    ProtectedPersonOfficer,
-    SecurityScope,
-    SecurityUser,
 )
 from audit.security.principal import Principal
 
@@ -46,31 +43,19 @@ class DataScope:
 
 
 def resolve_scope(session: Session, principal: Principal) -> DataScope:
-    user = session.get(SecurityUser, principal.user_id)
+    user = repository.user_by_id(session, principal.user_id)
     everything = bool(user and user.scope_all)
     departments: set[int] = set()
     members: set[str] = set()
     if not everything:
-        rows = session.execute(
-            select(SecurityScope.corp_id, SecurityScope.dept_id).where(SecurityScope.user_id == principal.user_id)
-        ).all()
         by_corp: dict[str, set[int]] = {}
-        for corp_id, dept_id in rows:
+        for corp_id, dept_id in repository.departments_of(session, principal.user_id):
             by_corp.setdefault(corp_id, set()).update(department_subtree(session, corp_id, dept_id))
         for corp_id, dept_ids in by_corp.items():
             departments |= dept_ids
-            members.update(
-                session.execute(
-                    select(DirectoryMembership.userid).where(
-                        DirectoryMembership.corp_id == corp_id, DirectoryMembership.dept_id.in_(dept_ids)
-                    )
-                ).scalars()
-            )
-    grants = session.execute(
-        select(ConversationGrant.conversation_id).where(ConversationGrant.user_id == principal.user_id)
-    ).scalars()
-    named_for = select(ProtectedPersonOfficer.userid).where(ProtectedPersonOfficer.user_id == principal.user_id)
-    excluded = session.execute(select(ProtectedPerson.userid).where(ProtectedPerson.userid.not_in(named_for))).scalars()
+            members |= repository.members_of_departments(session, corp_id, dept_ids)
+    grants = repository.granted_conversations(session, principal.user_id)
+    excluded = repository.protected_from(session, principal.user_id)
     return DataScope(everything, frozenset(departments), frozenset(members), frozenset(grants), frozenset(excluded))
 
 
@@ -116,114 +101,10 @@ def conversation_id_visible(
 
 
 def conversation_visible(session: Session, scope: DataScope, conversation_id: int) -> bool:
-    return (
-        session.execute(
-            select(Conversation.id).where(Conversation.id == conversation_id, visible_clause(scope))
-        ).first()
-        is not None
-    )
+    return repository.conversation_matches(session, conversation_id, visible_clause(scope))
 
 
 # --- protected people and grants (administration) -------------------------------------------
-
-
-def protect_person(
-    session: Session,
-    actor: Principal,
-    *,
-    corp_id: str,
-    userid: str,
-    reason: str,
-    officers: Iterable[str],
-    now: datetime,
-) -> None:
-    """Mark a member as protected; only the named officers (user names) may open their chats."""
-    if not reason.strip():
-        raise InvalidInput("protecting a person needs a reason")
-    person = session.get(ProtectedPerson, (corp_id, userid))
-    if person is None:
-        session.add(ProtectedPerson(corp_id=corp_id, userid=userid, reason=reason[:512], created_at=now))
-    else:
-        person.reason = reason[:512]
-    for row in session.execute(
-        select(ProtectedPersonOfficer).where(
-            ProtectedPersonOfficer.corp_id == corp_id, ProtectedPersonOfficer.userid == userid
-        )
-    ).scalars():
-        session.delete(row)
-    session.flush()
-    names = sorted(set(officers))
-    for name in names:
-        user = session.execute(select(SecurityUser).where(SecurityUser.username == name)).scalar_one_or_none()
-        if user is None:
-            raise NotFound(f"no user named {name!r}")
-        session.add(ProtectedPersonOfficer(corp_id=corp_id, userid=userid, user_id=user.id))
-    access_log.append(
-        session,
-        access_log.record_of(actor, "admin.protected.set", {"corp_id": corp_id, "userid": userid, "officers": names}),
-        now,
-    )
-    session.flush()
-
-
-def grant_conversations(
-    session: Session,
-    user_id: int,
-    conversation_ids: Iterable[int],
-    reason: str,
-    granted_by: str,
-    *,
-    now: datetime | None = None,
-    actor: Principal | None = None,
-) -> int:
-    """Let ``user_id`` read these conversations beyond their department scope (protected
-    people still apply). Idempotent; returns how many grants were new. Logged, naming the
-    ``actor``'s request and token when a person granted them (else ``granted_by`` alone)."""
-    moment = now or utcnow()
-    if not reason.strip():
-        raise InvalidInput("a conversation grant needs a reason")
-    if session.get(SecurityUser, user_id) is None:
-        raise NotFound(f"no user with id {user_id}")
-    wanted = sorted(set(conversation_ids))
-    known = set(session.execute(select(Conversation.id).where(Conversation.id.in_(wanted))).scalars())
-    if missing := [conversation_id for conversation_id in wanted if conversation_id not in known]:
-        raise NotFound(
-            f"no conversation with id {', '.join(map(str, missing[:10]))}",
-            hint="take the ids from GET /api/v1/conversations",
-        )
-    existing = set(
-        session.execute(
-            select(ConversationGrant.conversation_id).where(
-                ConversationGrant.user_id == user_id, ConversationGrant.conversation_id.in_(wanted)
-            )
-        ).scalars()
-    )
-    new = [conversation_id for conversation_id in wanted if conversation_id not in existing]
-    for conversation_id in new:
-        session.add(
-            ConversationGrant(
-                user_id=user_id,
-                conversation_id=conversation_id,
-                reason=reason[:512],
-                granted_by=granted_by[:64],
-                granted_at=moment,
-            )
-        )
-    action, target = "admin.grant.conversations", {"user_id": user_id, "conversation_ids": new, "reason": reason[:512]}
-    record = (
-        access_log.record_of(actor, action, target, result_count=len(new))
-        if actor
-        else access_log.AccessRecord(granted_by[:64], "", "system", action, target, result_count=len(new))
-    )
-    access_log.append(session, record, moment)
-    session.flush()
-    return len(new)
-
-
-def _log_admin(
-    session: Session, actor: Principal, action: str, target: dict[str, object], count: int, now: datetime
-) -> None:
-    access_log.append_admin(session, actor, action, dict(target), count, now)
 
 
 @dataclass(frozen=True)
@@ -243,53 +124,138 @@ class ProtectedView:
     created_at: datetime
 
 
-def list_grants(session: Session, user_id: int) -> list[GrantView]:
-    rows = session.execute(
-        select(ConversationGrant)
-        .where(ConversationGrant.user_id == user_id)
-        .order_by(ConversationGrant.conversation_id)
-    ).scalars()
-    return [GrantView(row.conversation_id, row.reason, row.granted_by, row.granted_at) for row in rows]
-
-
-def revoke_grant(session: Session, actor: Principal, user_id: int, conversation_id: int, now: datetime) -> None:
-    """Take one conversation grant away (NotFound if the user has none for it). Logged."""
-    grant = session.get(ConversationGrant, (user_id, conversation_id))
-    if grant is None:
-        raise NotFound(f"user {user_id} holds no grant for conversation {conversation_id}")
-    session.delete(grant)
-    _log_admin(
-        session, actor, "admin.grant.revoke", {"user_id": user_id, "conversation_ids": [conversation_id]}, 1, now
+def protect_person(
+    session: Session,
+    actor: Principal,
+    *,
+    corp_id: str,
+    userid: str,
+    reason: str,
+    officers: Iterable[str],
+    now: datetime,
+) -> ProtectedView:
+    """Mark a member as protected; only the named officers (user names) may open their chats."""
+    if not reason.strip():
+        raise InvalidInput("protecting a person needs a reason")
+    person = repository.protected_person(session, corp_id, userid)
+    if person is None:
+        person = ProtectedPerson(corp_id=corp_id, userid=userid, reason=reason[:512], created_at=now)
+        repository.add_protected_person(session, person)
+    else:
+        person.reason = reason[:512]
+    names = sorted(set(officers))
+    user_ids = []
+    for name in names:
+        user = repository.user_named(session, name)
+        if user is None:
+            raise NotFound(f"no user named {name!r}")
+        user_ids.append(user.id)
+    repository.set_officers(session, corp_id, userid, user_ids)
+    access_log.append(
+        session,
+        access_log.record_of(actor, "admin.protected.set", {"corp_id": corp_id, "userid": userid, "officers": names}),
+        now,
     )
-    session.flush()
+    repository.flush(session)
+    return ProtectedView(corp_id, userid, person.reason, names, person.created_at)
 
 
-def list_protected(session: Session) -> list[ProtectedView]:
-    officers: dict[tuple[str, str], list[str]] = {}
-    for corp_id, userid, username in session.execute(
-        select(ProtectedPersonOfficer.corp_id, ProtectedPersonOfficer.userid, SecurityUser.username)
-        .join(SecurityUser, SecurityUser.id == ProtectedPersonOfficer.user_id)
-        .order_by(SecurityUser.username)
-    ):
-        officers.setdefault((corp_id, userid), []).append(username)
-    rows = session.execute(select(ProtectedPerson).order_by(ProtectedPerson.corp_id, ProtectedPerson.userid))
+def grant_conversations(
+    session: Session,
+    user_id: int,
+    conversation_ids: Iterable[int],
+    reason: str,
+    granted_by: str,
+    *,
+    now: datetime | None = None,
+    actor: Principal | None = None,
+) -> int:
+    """Let ``user_id`` read these conversations beyond their department scope (protected
+    people still apply). Idempotent; returns how many grants were new. Logged, naming the
+    ``actor``'s request and token when a person granted them (else ``granted_by`` alone)."""
+    moment = now or utcnow()
+    if not reason.strip():
+        raise InvalidInput("a conversation grant needs a reason")
+    if repository.user_by_id(session, user_id) is None:
+        raise NotFound(f"no user with id {user_id}")
+    wanted = sorted(set(conversation_ids))
+    known = repository.known_conversations(session, wanted)
+    if missing := [conversation_id for conversation_id in wanted if conversation_id not in known]:
+        raise NotFound(
+            f"no conversation with id {', '.join(map(str, missing[:10]))}",
+            hint="take the ids from GET /api/v1/conversations",
+        )
+    existing = repository.granted_conversations(session, user_id, wanted)
+    new = [conversation_id for conversation_id in wanted if conversation_id not in existing]
+    for conversation_id in new:
+        repository.add_grant(
+            session,
+            ConversationGrant(
+                user_id=user_id,
+                conversation_id=conversation_id,
+                reason=reason[:512],
+                granted_by=granted_by[:64],
+                granted_at=moment,
+            ),
+        )
+    action, target = "admin.grant.conversations", {"user_id": user_id, "conversation_ids": new, "reason": reason[:512]}
+    record = (
+        access_log.record_of(actor, action, target, result_count=len(new))
+        if actor
+        else access_log.AccessRecord(granted_by[:64], "", "system", action, target, result_count=len(new))
+    )
+    access_log.append(session, record, moment)
+    repository.flush(session)
+    return len(new)
+
+
+def _log_admin(
+    session: Session, actor: Principal, action: str, target: dict[str, object], count: int, now: datetime
+) -> None:
+    access_log.append_admin(session, actor, action, dict(target), count, now)
+
+
+def list_grants(session: Session, user_id: int) -> list[GrantView]:
     return [
-        ProtectedView(row.corp_id, row.userid, row.reason, officers.get((row.corp_id, row.userid), []), row.created_at)
-        for row in rows.scalars()
+        GrantView(row.conversation_id, row.reason, row.granted_by, row.granted_at)
+        for row in repository.grants(session, user_id)
     ]
 
 
-def unprotect_person(session: Session, actor: Principal, *, corp_id: str, userid: str, now: datetime) -> None:
-    """Lift the protection of a member (their chats fall back to ordinary scopes). Logged."""
-    person = session.get(ProtectedPerson, (corp_id, userid))
+def revoke_grant(
+    session: Session, actor: Principal, user_id: int, conversation_id: int, now: datetime
+) -> list[GrantView]:
+    """Take one conversation grant away (NotFound if the user has none for it). Logged.
+    Returns the user's remaining grants."""
+    grant = repository.grant(session, user_id, conversation_id)
+    if grant is None:
+        raise NotFound(f"user {user_id} holds no grant for conversation {conversation_id}")
+    repository.delete_row(session, grant)
+    _log_admin(
+        session, actor, "admin.grant.revoke", {"user_id": user_id, "conversation_ids": [conversation_id]}, 1, now
+    )
+    repository.flush(session)
+    return list_grants(session, user_id)
+
+
+def list_protected(session: Session) -> list[ProtectedView]:
+    officers = repository.officers(session)
+    return [
+        ProtectedView(row.corp_id, row.userid, row.reason, officers.get((row.corp_id, row.userid), []), row.created_at)
+        for row in repository.protected_people(session)
+    ]
+
+
+def unprotect_person(
+    session: Session, actor: Principal, *, corp_id: str, userid: str, now: datetime
+) -> list[ProtectedView]:
+    """Lift the protection of a member (their chats fall back to ordinary scopes). Logged.
+    Returns the people still protected."""
+    person = repository.protected_person(session, corp_id, userid)
     if person is None:
         raise NotFound(f"{userid!r} of corp {corp_id!r} is not protected")
-    for row in session.execute(
-        select(ProtectedPersonOfficer).where(
-            ProtectedPersonOfficer.corp_id == corp_id, ProtectedPersonOfficer.userid == userid
-        )
-    ).scalars():
-        session.delete(row)
-    session.delete(person)
+    repository.remove_officers(session, corp_id, userid)
+    repository.delete_row(session, person)
     _log_admin(session, actor, "admin.protected.remove", {"corp_id": corp_id, "userid": userid}, 1, now)
-    session.flush()
+    repository.flush(session)
+    return list_protected(session)

@@ -2,10 +2,13 @@
 
 Every change made by an administrator is written to the access log in the same
 transaction (action ``admin.*``); logins are logged too (``auth.*``), failed ones with
-outcome ``denied``. Services only flush: the caller's unit of work commits.
+outcome ``denied``. Services only flush: the caller's unit of work commits. Their rows are
+read and written through ``audit.security.repository``; ``audit.security.admin`` holds the
+administration use cases made of several of these calls.
 
 Login failures must be committed (lockout counters, rate-limit windows, the log row), so
-:func:`login` returns the error instead of raising it; the caller raises it after commit.
+:func:`login` returns the error instead of raising it; the caller (``api.auth.guards.sign_in``,
+in its own unit of work) raises it after the commit.
 """
 
 from __future__ import annotations
@@ -16,22 +19,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from audit.accesslog import log as access_log
 from audit.errors import Conflict, InvalidInput, NotFound
 from audit.security import passwords
+from audit.security import repository as users_db
 from audit.security.errors import AccountLocked, InvalidCredentials, PermissionDenied, RateLimited, SecurityError
-from audit.security.models import (
-    ApiToken,
-    LoginAttempt,
-    LoginFailure,
-    LoginSession,
-    SecurityScope,
-    SecurityUser,
-)
+from audit.security.models import ApiToken, LoginFailure, LoginSession, SecurityUser
 from audit.security.principal import Principal
 from audit.security.roles import (
     CONTENT_PERMISSIONS,
@@ -109,14 +105,14 @@ def _audit(session: Session, actor: Principal, action: str, target: dict[str, An
 
 
 def _user(session: Session, username: str) -> SecurityUser:
-    user = session.execute(select(SecurityUser).where(SecurityUser.username == username)).scalar_one_or_none()
+    user = users_db.user_named(session, username)
     if user is None:
         raise NotFound(f"no user named {username!r}", hint="`wecom-audit users list` shows the users")
     return user
 
 
 def count_users(session: Session) -> int:
-    return len(session.execute(select(SecurityUser.id)).all())
+    return users_db.count_users(session)
 
 
 def create_user(
@@ -138,24 +134,24 @@ def create_user(
     parsed_role = parse_role(role)
     if not username or len(username) > 64 or not username.replace("-", "").replace(".", "").replace("_", "").isalnum():
         raise InvalidInput("user names are 1–64 letters, digits, '.', '-' or '_'")
-    if session.execute(select(SecurityUser.id).where(SecurityUser.username == username)).first():
+    if users_db.user_named(session, username) is not None:
         raise Conflict(f"a user named {username!r} already exists")
-    user = SecurityUser(
-        username=username,
-        display_name=display_name or username,
-        role=parsed_role.value,
-        password_hash=passwords.hash_password(password, user_inputs=(username, display_name)),
-        scope_all=scope_all,
-        disabled_at=None,
-        created_at=now,
-        password_changed_at=now,
-        wecom_corp_id=wecom_member[0] if wecom_member else None,
-        wecom_userid=wecom_member[1] if wecom_member else None,
+    user = users_db.add_user(
+        session,
+        SecurityUser(
+            username=username,
+            display_name=display_name or username,
+            role=parsed_role.value,
+            password_hash=passwords.hash_password(password, user_inputs=(username, display_name)),
+            scope_all=scope_all,
+            disabled_at=None,
+            created_at=now,
+            password_changed_at=now,
+            wecom_corp_id=wecom_member[0] if wecom_member else None,
+            wecom_userid=wecom_member[1] if wecom_member else None,
+        ),
     )
-    session.add(user)
-    session.flush()
-    for corp_id, dept_id in departments or []:
-        session.add(SecurityScope(user_id=user.id, corp_id=corp_id, dept_id=dept_id))
+    users_db.set_departments(session, user.id, departments or [])
     _audit(
         session,
         actor,
@@ -169,7 +165,7 @@ def create_user(
         },
         now,
     )
-    session.flush()
+    users_db.flush(session)
     return _view(session, user)
 
 
@@ -178,24 +174,20 @@ def _depts(departments: list[tuple[str, int]] | None) -> list[list[Any]]:
 
 
 def _view(session: Session, user: SecurityUser) -> UserView:
-    scopes = session.execute(
-        select(SecurityScope.corp_id, SecurityScope.dept_id).where(SecurityScope.user_id == user.id)
-    ).all()
     return UserView(
         user.id,
         user.username,
         user.display_name,
         user.role,
         user.scope_all,
-        sorted((corp_id, dept_id) for corp_id, dept_id in scopes),
+        users_db.departments_of(session, user.id),
         user.disabled_at is not None,
         user.created_at,
     )
 
 
 def list_users(session: Session) -> list[UserView]:
-    users = session.execute(select(SecurityUser).order_by(SecurityUser.username)).scalars().all()
-    return [_view(session, user) for user in users]
+    return [_view(session, user) for user in users_db.users(session)]
 
 
 def get_user(session: Session, username: str) -> UserView:
@@ -221,11 +213,7 @@ def update_user(
         user.scope_all = scope_all
         changes["scope_all"] = scope_all
     if departments is not None:
-        for scope in session.execute(select(SecurityScope).where(SecurityScope.user_id == user.id)).scalars():
-            session.delete(scope)
-        session.flush()
-        for corp_id, dept_id in set(departments):
-            session.add(SecurityScope(user_id=user.id, corp_id=corp_id, dept_id=dept_id))
+        users_db.set_departments(session, user.id, departments)
         changes["departments"] = _depts(departments)
     _audit(session, actor, "admin.user.update", changes, now)
     return _view(session, user)
@@ -234,7 +222,7 @@ def update_user(
 def may_review_alerts(session: Session, username: str) -> bool:
     """Whether ``username`` is an active user whose role reviews alerts (who an alert may be
     assigned to)."""
-    user = session.execute(select(SecurityUser).where(SecurityUser.username == username)).scalar_one_or_none()
+    user = users_db.user_named(session, username)
     return (
         user is not None and user.disabled_at is None and Permission.ALERTS_REVIEW in ROLE_PERMISSIONS[Role(user.role)]
     )
@@ -250,31 +238,27 @@ def disable_user(session: Session, actor: Principal, username: str, now: datetim
     return _view(session, user)
 
 
-def set_password(session: Session, actor: Principal, username: str, password: str, now: datetime) -> None:
+def set_password(session: Session, actor: Principal, username: str, password: str, now: datetime) -> UserView:
     """A new password (a reset or a change): unlocks the account, ends its sessions and
     revokes its API tokens, so nothing obtained with the old password keeps working."""
     user = _user(session, username)
     user.password_hash = passwords.hash_password(password, user_inputs=(user.username, user.display_name))
     user.password_changed_at = now
-    for failure in session.execute(select(LoginFailure).where(LoginFailure.username == username)).scalars():
-        session.delete(failure)
+    users_db.forget_failures(session, username)
     _end_sessions(session, user.id, now)
     revoked = _revoke_tokens(session, user.id, now)
     _audit(session, actor, "admin.user.password", {"user": username, "tokens_revoked": revoked}, now)
+    return _view(session, user)
 
 
 def _end_sessions(session: Session, user_id: int, now: datetime) -> None:
-    for row in session.execute(
-        select(LoginSession).where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
-    ).scalars():
+    for row in users_db.open_sessions(session, user_id):
         row.revoked_at = now
 
 
 def _revoke_tokens(session: Session, user_id: int, now: datetime) -> int:
     revoked = 0
-    for token in session.execute(
-        select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
-    ).scalars():
+    for token in users_db.active_tokens(session, user_id):
         token.revoked_at = now
         revoked += 1
     return revoked
@@ -285,45 +269,28 @@ def _revoke_tokens(session: Session, user_id: int, now: datetime) -> int:
 
 def _count_attempt(session: Session, client: str, policy: AuthPolicy, now: datetime) -> int:
     window = now.replace(second=0, microsecond=0)
-    row = session.execute(
-        select(LoginAttempt).where(LoginAttempt.client == client, LoginAttempt.window_start == window)
-    ).scalar_one_or_none()
+    row = users_db.login_attempt(session, client, window)
     if row is None:
         try:
-            with session.begin_nested():
-                session.add(LoginAttempt(client=client, window_start=window, attempts=1))
+            users_db.add_login_attempt(session, client, window)
             return 1
         except IntegrityError:  # another process opened the window first
-            row = session.execute(
-                select(LoginAttempt).where(LoginAttempt.client == client, LoginAttempt.window_start == window)
-            ).scalar_one()
+            row = users_db.login_attempt(session, client, window)
+            assert row is not None
     row.attempts += 1
     return row.attempts
 
 
 def _failure_row(session: Session, client: str, username: str, now: datetime) -> LoginFailure:
-    statement = select(LoginFailure).where(LoginFailure.client == client, LoginFailure.username == username)
-    row = session.execute(statement).scalar_one_or_none()
+    row = users_db.login_failure(session, client, username)
     if row is not None:
         return row
     try:
-        with session.begin_nested():
-            row = LoginFailure(client=client, username=username, failures=0, locked_until=None, last_failed_at=now)
-            session.add(row)
-        return row
+        return users_db.add_login_failure(session, client, username, now)
     except IntegrityError:  # another process counted this pair's first failure at the same time
-        return session.execute(statement).scalar_one()
-
-
-def _forget_stale_failures(session: Session, username: str, before: datetime) -> None:
-    """Failure rows of this name that neither count nor lock any more (the table stays small)."""
-    session.execute(
-        delete(LoginFailure).where(
-            LoginFailure.username == username,
-            LoginFailure.last_failed_at < before,
-            or_(LoginFailure.locked_until.is_(None), LoginFailure.locked_until < before),
-        )
-    )
+        row = users_db.login_failure(session, client, username)
+        assert row is not None
+        return row
 
 
 def login(
@@ -337,13 +304,11 @@ def login(
     attempts = _count_attempt(session, client, policy, now)
     if attempts > policy.login_attempts_per_minute:
         return _denied(session, username, "rate_limited", now, RateLimited(60 - now.second))
-    failure = session.execute(
-        select(LoginFailure).where(LoginFailure.client == client, LoginFailure.username == username)
-    ).scalar_one_or_none()
+    failure = users_db.login_failure(session, client, username)
     if failure is not None and failure.locked_until is not None and failure.locked_until > now:
         retry_after_s = max(1, int((failure.locked_until - now).total_seconds()))
         return _denied(session, username, "locked", now, AccountLocked(retry_after_s))
-    user = session.execute(select(SecurityUser).where(SecurityUser.username == username)).scalar_one_or_none()
+    user = users_db.user_named(session, username)
     password_ok = passwords.verify_password(user.password_hash if user else None, password)
     if user is None or not password_ok or user.disabled_at is not None:
         failure = failure or _failure_row(session, client, username, now)
@@ -351,17 +316,18 @@ def login(
             failure.failures = 0  # failures count within one lockout period, not forever
         failure.failures += 1
         failure.last_failed_at = now
-        _forget_stale_failures(session, username, now - policy.lockout)
+        users_db.forget_stale_failures(session, username, now - policy.lockout)
         if failure.failures >= policy.lockout_threshold:
             failure.failures, failure.locked_until = 0, now + policy.lockout
         return _denied(session, username, "bad_credentials", now, InvalidCredentials("wrong user name or password"))
     if failure is not None:
-        session.delete(failure)
+        users_db.delete_login_failure(session, failure)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
     token, csrf = secrets.token_urlsafe(TOKEN_BYTES), secrets.token_urlsafe(TOKEN_BYTES)
     expires_at = now + policy.session_ttl
-    session.add(
+    users_db.add_login_session(
+        session,
         LoginSession(
             digest=digest(token),
             user_id=user.id,
@@ -371,7 +337,7 @@ def login(
             last_seen_at=now,
             expires_at=expires_at,
             revoked_at=None,
-        )
+        ),
     )
     principal = _principal(user, "session", session_digest=digest(token))
     _audit(session, principal, "auth.login", {"user": username}, now)
@@ -412,11 +378,11 @@ def _principal(
 
 def resolve_session(session: Session, token: str, policy: AuthPolicy, now: datetime) -> tuple[Principal, str]:
     """The principal of a session cookie and the session's CSRF token."""
-    row = session.get(LoginSession, digest(token))
+    row = users_db.login_session(session, digest(token))
     idle = row is not None and row.last_seen_at + policy.session_idle <= now
     if row is None or row.revoked_at is not None or row.expires_at <= now or idle:
         raise InvalidCredentials("the session has ended", hint="sign in again")
-    user = session.get(SecurityUser, row.user_id)
+    user = users_db.user_by_id(session, row.user_id)
     if user is None or user.disabled_at is not None:
         raise InvalidCredentials("the session has ended", hint="sign in again")
     row.last_seen_at = now
@@ -426,14 +392,14 @@ def resolve_session(session: Session, token: str, policy: AuthPolicy, now: datet
 def remember_purpose(session: Session, principal: Principal, purpose: str) -> None:
     if principal.session_digest is None:
         return
-    row = session.get(LoginSession, principal.session_digest)
+    row = users_db.login_session(session, principal.session_digest)
     if row is not None:
         row.purpose = purpose
 
 
 def logout(session: Session, principal: Principal, now: datetime) -> None:
     if principal.session_digest is not None:
-        row = session.get(LoginSession, principal.session_digest)
+        row = users_db.login_session(session, principal.session_digest)
         if row is not None:
             row.revoked_at = now
     _audit(session, principal, "auth.logout", {"user": principal.username}, now)
@@ -480,19 +446,20 @@ def create_token(
     if ttl <= timedelta(0) or ttl > timedelta(days=366):
         raise InvalidInput("a token expires after 1 second to 366 days")
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
-    token = ApiToken(
-        user_id=user.id,
-        name=name[:128],
-        digest=digest(plaintext),
-        prefix=plaintext[:10],
-        permissions=sorted(p.value for p in wanted),
-        created_at=now,
-        expires_at=now + ttl,
-        revoked_at=None,
-        last_used_at=None,
+    token = users_db.add_token(
+        session,
+        ApiToken(
+            user_id=user.id,
+            name=name[:128],
+            digest=digest(plaintext),
+            prefix=plaintext[:10],
+            permissions=sorted(p.value for p in wanted),
+            created_at=now,
+            expires_at=now + ttl,
+            revoked_at=None,
+            last_used_at=None,
+        ),
     )
-    session.add(token)
-    session.flush()
     _audit(session, actor, "admin.token.create", {"user": username, "token_id": token.id, "name": token.name}, now)
     return _token_view(token, username), plaintext
 
@@ -512,30 +479,27 @@ def _token_view(token: ApiToken, username: str) -> TokenView:
 
 
 def list_tokens(session: Session, username: str | None = None) -> list[TokenView]:
-    statement = select(ApiToken, SecurityUser.username).join(SecurityUser).order_by(ApiToken.id)
-    if username is not None:
-        statement = statement.where(SecurityUser.username == username)
-    return [_token_view(token, name) for token, name in session.execute(statement).all()]
+    return [_token_view(token, name) for token, name in users_db.tokens_with_owners(session, username)]
 
 
 def revoke_token(session: Session, actor: Principal, token_id: int, now: datetime) -> TokenView:
-    token = session.get(ApiToken, token_id)
+    token = users_db.token_by_id(session, token_id)
     if token is None or (
         actor.via != "cli" and token.user_id != actor.user_id and not actor.can(Permission.USERS_ADMIN)
     ):
         raise NotFound(f"no token {token_id}")
     token.revoked_at = token.revoked_at or now
-    owner = session.get(SecurityUser, token.user_id)
+    owner = users_db.user_by_id(session, token.user_id)
     username = owner.username if owner else "?"
     _audit(session, actor, "admin.token.revoke", {"user": username, "token_id": token_id}, now)
     return _token_view(token, username)
 
 
 def resolve_token(session: Session, plaintext: str, now: datetime) -> Principal:
-    token = session.execute(select(ApiToken).where(ApiToken.digest == digest(plaintext))).scalar_one_or_none()
+    token = users_db.token_by_digest(session, digest(plaintext))
     if token is None or token.revoked_at is not None or token.expires_at <= now:
         raise InvalidCredentials("the API token is unknown, expired or revoked", hint="create a new token")
-    user = session.get(SecurityUser, token.user_id)
+    user = users_db.user_by_id(session, token.user_id)
     if user is None or user.disabled_at is not None:
         raise InvalidCredentials("the API token's owner is disabled")
     token.last_used_at = now

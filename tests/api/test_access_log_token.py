@@ -81,3 +81,21 @@ def test_an_admin_action_made_with_a_token_names_the_token(edge: Edge) -> None:
             .first()
         )
     assert row is not None and (row.actor, row.via, row.token_id) == ("admin", "token", view.id)
+
+
+def test_an_auditor_verifies_and_checkpoints_the_log_through_the_api(edge: Edge) -> None:
+    """``POST /api/v1/access-log/checkpoints`` does what ``wecom-audit access-log verify`` does."""
+    world: World = build_world(edge, messages=10, media=False)
+    with TestClient(app=create_app(world.context)) as client:
+        login = client.post("/api/v1/auth/login", json={"username": "auditor", "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        headers = {"X-CSRF-Token": login.json()["csrf_token"]}
+        done = client.post("/api/v1/access-log/checkpoints", headers=headers)
+        assert done.status_code == 200, done.text
+        report = done.json()["report"]
+        assert report["ok"] is True and report["problems"] == []
+        checkpoint = done.json()["checkpoint"]
+        assert checkpoint is not None and checkpoint["position"] == report["head_position"]
+        again = client.post("/api/v1/access-log/checkpoints", headers=headers).json()
+        # The second call's verification is itself not logged: the head did not move.
+        assert again["report"]["ok"] is True and again["report"]["checkpoints_checked"] >= 1

@@ -17,6 +17,7 @@ from audit.accesslog.models import AccessLogEntry
 from audit.alerts.service import raise_alert
 from audit.detect.hits import Severity
 from audit.monitor.models import ConversationDaily
+from audit.security.models import SecurityUser
 from config.database import session_scope
 from tests.api.world import PASSWORD, PURPOSE, World, build_world
 from tests.conftest import Edge
@@ -253,3 +254,29 @@ def test_monitoring_defaults_to_today_in_the_detection_zone(world: World, monkey
     assert series.status_code == 200 and ranked.status_code == 200
     assert {"day": shanghai_day.isoformat(), "messages": 7}.items() <= series.json()[-1].items()
     assert world.in_conversation in {group["conversation_id"] for group in ranked.json()}
+
+
+def test_an_account_created_through_the_api_belongs_to_its_wecom_member(world: World) -> None:
+    """As the console's users page and ``wecom-audit users add --wecom-userid`` do."""
+    member = next(e.userid for e in world.edge.simulator.company.employees)
+    body = {"username": "linked", "password": "Kq7#vantage-lattice-19", "role": "reviewer", "wecom_userid": member}
+    with TestClient(app=create_app(world.context)) as client:
+        headers = signed_in(client, "admin")
+        created = client.post("/api/v1/users", json=body, headers=headers)
+        assert created.status_code == 201, created.text
+        assert set(created.json()) == {
+            "id", "username", "display_name", "role", "scope_all", "departments", "disabled", "created_at"
+        }  # fmt: skip
+    with session_scope(world.context.session_factory) as session:
+        user = session.execute(select(SecurityUser).where(SecurityUser.username == "linked")).scalar_one()
+        assert (user.wecom_corp_id, user.wecom_userid) == (world.edge.simulator.corp_id, member)
+    assert admin_actions(world)[-1][1:] == (
+        "admin.user.create",
+        {
+            "user": "linked",
+            "role": "reviewer",
+            "scope_all": False,
+            "departments": [],
+            "wecom_member": [world.edge.simulator.corp_id, member],
+        },
+    )

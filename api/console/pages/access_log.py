@@ -10,8 +10,8 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.params import FromQuery
+from sqlalchemy.orm import Session
 
-from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
 from api.console.pages.formdata import query_string
 from api.console.people import people_of
@@ -19,7 +19,6 @@ from api.console.render import render, zone_of
 from audit.accesslog import log as access_log
 from audit.errors import InvalidInput
 from audit.security.roles import Permission
-from config.database import session_scope
 
 ROWS_PER_PAGE = 100
 AUDITOR = [signed_in(Permission.ACCESS_LOG_READ)]
@@ -98,6 +97,7 @@ def _day(value: str, what: str) -> date | None:
 @get("/access-log", guards=AUDITOR, sync_to_thread=True)
 def access_log_page(
     request: Request[Any, Any, Any],
+    db: Session,
     actor: FromQuery[str] = "",
     action: FromQuery[str] = "",
     since: FromQuery[str] = "",
@@ -114,10 +114,9 @@ def access_log_page(
         datetime.combine(first, time(), zone) if first else None,
         datetime.combine(last + timedelta(days=1), time(), zone) if last else None,
     )
-    with session_scope(context_of(request).session_factory) as session:
-        rows = access_log.search(session, query, before_position=before, limit=ROWS_PER_PAGE)
-        report = access_log.verify(session) if verify else None
-        people = people_of(session, {p for row in rows for p in _people_in(row.target)})
+    rows = access_log.search(db, query, before_position=before, limit=ROWS_PER_PAGE)
+    report = access_log.verify(db) if verify else None
+    people = people_of(db, {p for row in rows for p in _people_in(row.target)})
     filters = {"actor": actor, "action": action, "since": since, "until": until}
     return render(
         request,

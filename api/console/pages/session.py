@@ -20,6 +20,7 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
+from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of, csrf_matches, is_tls, session_cookies, sign_in, signed_out_cookies
 from api.console.auth import principal_of, signed_in
@@ -34,7 +35,6 @@ from audit.errors import InvalidInput
 from audit.security import service as security
 from audit.security.errors import AccountLocked, RateLimited
 from audit.security.roles import Permission
-from config.database import session_scope
 
 LANGUAGE_COOKIE_MAX_AGE_S = 365 * 24 * 3600
 LOGIN_CSRF_COOKIE = "wecom_audit_login_csrf"
@@ -124,9 +124,8 @@ def login(request: Request[Any, Any, Any], data: Annotated[LoginForm, FORM_BODY]
 
 
 @post("/logout", guards=[signed_in()], sync_to_thread=True, status_code=303)
-def logout(request: Request[Any, Any, Any], data: Annotated[CsrfForm, FORM_BODY]) -> Response[Any]:
-    with session_scope(context_of(request).session_factory) as session:
-        security.logout(session, principal_of(request), utcnow())
+def logout(request: Request[Any, Any, Any], db: Session, data: Annotated[CsrfForm, FORM_BODY]) -> Response[Any]:
+    security.logout(db, principal_of(request), utcnow())
     return Redirect(
         f"{CONSOLE_PATH}/login",
         status_code=303,
@@ -143,7 +142,7 @@ def purpose_page(request: Request[Any, Any, Any], next: FromQuery[str | None] = 
 
 
 @post("/purpose", guards=[signed_in(Permission.CONTENT_READ)], sync_to_thread=True, status_code=303)
-def set_purpose(request: Request[Any, Any, Any], data: Annotated[PurposeForm, FORM_BODY]) -> Response[Any]:
+def set_purpose(request: Request[Any, Any, Any], db: Session, data: Annotated[PurposeForm, FORM_BODY]) -> Response[Any]:
     principal = principal_of(request)
     try:
         purpose, error = clean_purpose(data.purpose), "purpose.empty"
@@ -159,8 +158,7 @@ def set_purpose(request: Request[Any, Any, Any], data: Annotated[PurposeForm, FO
             error=error,
             purpose="",
         )
-    with session_scope(context_of(request).session_factory) as session:
-        security.remember_purpose(session, principal, purpose)
+    security.remember_purpose(db, principal, purpose)
     return Redirect(safe_next(data.next), status_code=303)
 
 

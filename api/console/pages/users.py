@@ -2,39 +2,35 @@
 scopes, the WeCom member an account belongs to, API tokens (a new token's secret is shown
 once), conversation grants and protected people.
 
-Every change is a call of ``audit.security.service`` / ``audit.security.scope`` (the same
-as ``api.routes.admin`` and ``wecom-audit users``), which writes the access log.
+Every change is a call of the use case ``api.routes.admin`` and ``wecom-audit users`` call
+too (``audit.security.admin``, ``service``, ``scope``), which writes the access log. The
+handlers parse the form, call it with the request's session and render or redirect.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
 from api.console.nav import CONSOLE_PATH
-from api.console.pages.formdata import Form, back, corp_ids, in_thread, read_form
+from api.console.pages.formdata import FORM_BODY, Form, back, corp_ids
 from api.console.render import render
+from api.context import AppContext
 from archive.clock import utcnow
-from archive.directory import repository as directory
 from audit.errors import InvalidInput
-from audit.handover.service import apply_pending_inheritances
+from audit.handover.inheritance import apply_pending_inheritances
+from audit.security import admin
 from audit.security import scope as scopes
 from audit.security import service as security
-from audit.security.models import SecurityUser
-from audit.security.roles import CONTENT_PERMISSIONS, ROLE_PERMISSIONS, Permission, Role
-from config.database import session_scope
+from audit.security.roles import Permission, Role
 
 ADMIN = [signed_in(Permission.USERS_ADMIN)]
-MEMBERS_LISTED = 5000  # the WeCom member picker; more are typed by userid
 TOKEN_TTL_DAYS_MAX = 366
 
 MESSAGES = {
@@ -137,43 +133,19 @@ MESSAGES = {
 }
 
 
-@dataclass(frozen=True)
-class Department:
-    corp_id: str
-    dept_id: int
-    name: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.corp_id}:{self.dept_id}"
+# A posted form as Litestar parses it: one value per name, or a list when repeated.
+FormBody = Annotated[dict[str, Any], FORM_BODY]
 
 
-def _departments(request: Request[Any, Any, Any], session: Session) -> list[Department]:
-    return [
-        Department(corp, d.dept_id, d.name)
-        for corp in corp_ids(request, session)
-        for d in directory.departments(session, corp)
-        if d.is_active
-    ]
-
-
-def _members(request: Request[Any, Any, Any], session: Session) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    for corp in corp_ids(request, session):
-        found += sorted((m.userid, m.name) for m in directory.members(session, corp).values())
-    return found[:MEMBERS_LISTED]
-
-
-def _linked(session: Session) -> dict[str, str]:
-    """user name → the WeCom member the account belongs to."""
-    rows = session.execute(
-        select(SecurityUser.username, SecurityUser.wecom_userid).where(SecurityUser.wecom_userid.is_not(None))
+def _form(data: dict[str, Any]) -> Form:
+    return Form(
+        {name: [str(v) for v in value] if isinstance(value, list) else [str(value)] for name, value in data.items()}, {}
     )
-    return {username: userid for username, userid in rows if userid}
 
 
-def _chosen_departments(form: Form, known: list[Department]) -> list[tuple[str, int]]:
-    keys = {d.key: d for d in known}
+def _departments_chosen(db: Session, request: Request[Any, Any, Any], form: Form) -> list[tuple[str, int]]:
+    """The departments ticked in ``form``, each one the directory knows."""
+    keys = {d.key: d for d in admin.departments(db, corp_ids(request, db))}
     chosen = []
     for value in form.texts("departments"):
         if value not in keys:
@@ -185,28 +157,23 @@ def _chosen_departments(form: Form, known: list[Department]) -> list[tuple[str, 
 @get("/users", guards=ADMIN, sync_to_thread=True)
 def users_page(
     request: Request[Any, Any, Any],
+    db: Session,
     created: FromQuery[str] = "",
     inherited: FromQuery[int] = 0,
     saved: FromQuery[bool] = False,
 ) -> Response[str]:
-    with session_scope(context_of(request).session_factory) as session:
-        users = security.list_users(session)
-        departments = _departments(request, session)
-        members = _members(request, session)
-        linked = _linked(session)
-        protected = scopes.list_protected(session)
-        corps = corp_ids(request, session)
+    overview = admin.users_overview(db, corp_ids(request, db))
     return render(
         request,
         "users.html",
         principal=principal_of(request),
-        users=users,
-        departments=departments,
-        department_names={(d.corp_id, d.dept_id): d.name for d in departments},
-        members=members,
-        linked=linked,
-        protected=protected,
-        corps=corps,
+        users=overview.users,
+        departments=overview.departments,
+        department_names={(d.corp_id, d.dept_id): d.name for d in overview.departments},
+        members=overview.members,
+        linked=overview.linked,
+        protected=overview.protected,
+        corps=overview.corps,
         roles=[role.value for role in Role],
         created=created,
         inherited=inherited,
@@ -214,134 +181,102 @@ def users_page(
     )
 
 
-@post("/users", guards=ADMIN, status_code=303)
-async def add_user(request: Request[Any, Any, Any]) -> Redirect:
-    """Create an account, as ``wecom-audit users add`` does (with ``--wecom-userid``)."""
-    form, principal = await read_form(request), principal_of(request)
-
-    def work() -> tuple[str, int]:
-        now = utcnow()
-        with session_scope(context_of(request).session_factory) as session:
-            corps = corp_ids(request, session)
-            userid = form.text("wecom_userid")
-            member = (corps[0], userid) if userid and corps else None
-            view = security.create_user(
-                session,
-                principal,
-                username=form.text("username"),
-                password=form.text("password"),
-                role=form.text("role"),
-                display_name=form.text("display_name"),
-                scope_all=form.checked("scope_all"),
-                departments=_chosen_departments(form, _departments(request, session)),
-                wecom_member=member,
-                now=now,
-            )
-            # Conversations the member inherited before the account existed (handover cases).
-            return view.username, apply_pending_inheritances(session, view.id, now) if member else 0
-
-    username, inherited = await in_thread(work)
-    return back(f"{CONSOLE_PATH}/users", created=username, inherited=inherited)
+@post("/users", guards=ADMIN, sync_to_thread=True, status_code=303)
+def add_user(request: Request[Any, Any, Any], db: Session, data: FormBody) -> Redirect:
+    """Create an account, as ``POST /api/v1/users`` and ``wecom-audit users add`` do."""
+    form = _form(data)
+    corps = corp_ids(request, db)
+    userid = form.text("wecom_userid")
+    added = admin.add_user(
+        db,
+        principal_of(request),
+        username=form.text("username"),
+        password=form.text("password"),
+        role=form.text("role"),
+        display_name=form.text("display_name"),
+        scope_all=form.checked("scope_all"),
+        departments=_departments_chosen(db, request, form),
+        wecom_member=(corps[0], userid) if userid and corps else None,
+        inherit=apply_pending_inheritances,
+        now=utcnow(),
+    )
+    return back(f"{CONSOLE_PATH}/users", created=added.user.username, inherited=added.inherited)
 
 
 @get("/users/{username:str}", guards=ADMIN, sync_to_thread=True)
 def user_page(
-    request: Request[Any, Any, Any], username: FromPath[str], saved: FromQuery[bool] = False
+    request: Request[Any, Any, Any],
+    db: Session,
+    context: AppContext,
+    username: FromPath[str],
+    saved: FromQuery[bool] = False,
 ) -> Response[str]:
     principal = principal_of(request)
-    with session_scope(context_of(request).session_factory) as session:
-        user = security.get_user(session, username)
-        departments = _departments(request, session)
-        tokens = security.list_tokens(session, username)
-        grants = scopes.list_grants(session, user.id)
-        member = _linked(session).get(username)
-    role_permissions = ROLE_PERMISSIONS[Role(user.role)]
-    # Content permissions are never offered for someone else's token (the service refuses them).
-    withheld = frozenset() if username == principal.username else role_permissions & CONTENT_PERMISSIONS
+    detail = admin.user_detail(db, principal, username, corp_ids(request, db))
     return render(
         request,
         "user.html",
         principal=principal,
-        user=user,
-        member=member,
-        departments=departments,
-        chosen={f"{corp}:{dept}" for corp, dept in user.departments},
-        department_names={(d.corp_id, d.dept_id): d.name for d in departments},
-        tokens=tokens,
-        grants=grants,
+        user=detail.user,
+        member=detail.member,
+        departments=detail.departments,
+        chosen={f"{corp}:{dept}" for corp, dept in detail.user.departments},
+        department_names={(d.corp_id, d.dept_id): d.name for d in detail.departments},
+        tokens=detail.tokens,
+        grants=detail.grants,
         roles=[role.value for role in Role],
-        permissions=sorted(p.value for p in role_permissions - withheld),
-        withheld=sorted(p.value for p in withheld),
+        permissions=detail.token_permissions,
+        withheld=detail.withheld,
         saved=saved,
-        token_days=context_of(request).settings.auth.token_default_ttl_days,
+        token_days=context.settings.auth.token_default_ttl_days,
     )
 
 
-@post("/users/{username:str}", guards=ADMIN, status_code=303)
-async def update_user(request: Request[Any, Any, Any], username: FromPath[str]) -> Redirect:
-    form, principal = await read_form(request), principal_of(request)
-
-    def work() -> None:
-        with session_scope(context_of(request).session_factory) as session:
-            security.update_user(
-                session,
-                principal,
-                username,
-                role=form.text("role") or None,
-                scope_all=form.checked("scope_all"),
-                departments=_chosen_departments(form, _departments(request, session)),
-                now=utcnow(),
-            )
-
-    await in_thread(work)
+@post("/users/{username:str}", guards=ADMIN, sync_to_thread=True, status_code=303)
+def update_user(request: Request[Any, Any, Any], db: Session, username: FromPath[str], data: FormBody) -> Redirect:
+    form = _form(data)
+    security.update_user(
+        db,
+        principal_of(request),
+        username,
+        role=form.text("role") or None,
+        scope_all=form.checked("scope_all"),
+        departments=_departments_chosen(db, request, form),
+        now=utcnow(),
+    )
     return back(f"{CONSOLE_PATH}/users/{username}", saved=1)
 
 
-@post("/users/{username:str}/disable", guards=ADMIN, status_code=303)
-async def disable_user(request: Request[Any, Any, Any], username: FromPath[str]) -> Redirect:
-    principal = principal_of(request)
-
-    def work() -> None:
-        with session_scope(context_of(request).session_factory) as session:
-            security.disable_user(session, principal, username, utcnow())
-
-    await in_thread(work)
+@post("/users/{username:str}/disable", guards=ADMIN, sync_to_thread=True, status_code=303)
+def disable_user(request: Request[Any, Any, Any], db: Session, username: FromPath[str]) -> Redirect:
+    security.disable_user(db, principal_of(request), username, utcnow())
     return back(f"{CONSOLE_PATH}/users/{username}", saved=1)
 
 
-@post("/users/{username:str}/password", guards=ADMIN, status_code=303)
-async def reset_password(request: Request[Any, Any, Any], username: FromPath[str]) -> Redirect:
-    form, principal = await read_form(request), principal_of(request)
-
-    def work() -> None:
-        with session_scope(context_of(request).session_factory) as session:
-            security.set_password(session, principal, username, form.text("password"), utcnow())
-
-    await in_thread(work)
+@post("/users/{username:str}/password", guards=ADMIN, sync_to_thread=True, status_code=303)
+def reset_password(request: Request[Any, Any, Any], db: Session, username: FromPath[str], data: FormBody) -> Redirect:
+    security.set_password(db, principal_of(request), username, _form(data).text("password"), utcnow())
     return back(f"{CONSOLE_PATH}/users/{username}", saved=1)
 
 
-@post("/users/{username:str}/tokens", guards=ADMIN)
-async def create_token(request: Request[Any, Any, Any], username: FromPath[str]) -> Response[str]:
+@post("/users/{username:str}/tokens", guards=ADMIN, sync_to_thread=True)
+def create_token(
+    request: Request[Any, Any, Any], db: Session, context: AppContext, username: FromPath[str], data: FormBody
+) -> Response[str]:
     """A new token; its secret is in this page only (not stored, not cached)."""
-    form, principal = await read_form(request), principal_of(request)
-    days = form.number("days", "the validity") or context_of(request).settings.auth.token_default_ttl_days
+    form, principal = _form(data), principal_of(request)
+    days = form.number("days", "the validity") or context.settings.auth.token_default_ttl_days
     if not 1 <= days <= TOKEN_TTL_DAYS_MAX:
         raise InvalidInput(f"a token is valid for 1 to {TOKEN_TTL_DAYS_MAX} days")
-
-    def work() -> tuple[security.TokenView, str]:
-        with session_scope(context_of(request).session_factory) as session:
-            return security.create_token(
-                session,
-                principal,
-                username=username,
-                name=form.text("name") or "console",
-                permissions=form.texts("permissions"),
-                ttl=timedelta(days=days),
-                now=utcnow(),
-            )
-
-    view, secret = await in_thread(work)
+    view, secret = security.create_token(
+        db,
+        principal,
+        username=username,
+        name=form.text("name") or "console",
+        permissions=form.texts("permissions"),
+        ttl=timedelta(days=days),
+        now=utcnow(),
+    )
     return render(
         request,
         "token_created.html",
@@ -352,53 +287,37 @@ async def create_token(request: Request[Any, Any, Any], username: FromPath[str])
     )
 
 
-@post("/tokens/{token_id:int}/revoke", guards=ADMIN, status_code=303)
-async def revoke_token(request: Request[Any, Any, Any], token_id: FromPath[int]) -> Redirect:
-    principal = principal_of(request)
-
-    def work() -> str:
-        with session_scope(context_of(request).session_factory) as session:
-            return security.revoke_token(session, principal, token_id, utcnow()).username
-
-    username = await in_thread(work)
+@post("/tokens/{token_id:int}/revoke", guards=ADMIN, sync_to_thread=True, status_code=303)
+def revoke_token(request: Request[Any, Any, Any], db: Session, token_id: FromPath[int]) -> Redirect:
+    username = security.revoke_token(db, principal_of(request), token_id, utcnow()).username
     return back(f"{CONSOLE_PATH}/users/{username}", saved=1)
 
 
-@post("/protected", guards=ADMIN, status_code=303)
-async def protect(request: Request[Any, Any, Any]) -> Redirect:
-    form, principal = await read_form(request), principal_of(request)
-
-    def work() -> None:
-        with session_scope(context_of(request).session_factory) as session:
-            corps = corp_ids(request, session)
-            corp = form.text("corp") if form.text("corp") in corps else (corps[0] if corps else "")
-            if not corp or not form.text("userid"):
-                raise InvalidInput("name the member to protect (their userid)")
-            scopes.protect_person(
-                session,
-                principal,
-                corp_id=corp,
-                userid=form.text("userid"),
-                reason=form.text("reason"),
-                officers=form.items("officers"),
-                now=utcnow(),
-            )
-
-    await in_thread(work)
+@post("/protected", guards=ADMIN, sync_to_thread=True, status_code=303)
+def protect(request: Request[Any, Any, Any], db: Session, data: FormBody) -> Redirect:
+    form = _form(data)
+    corps = corp_ids(request, db)
+    corp = form.text("corp") if form.text("corp") in corps else (corps[0] if corps else "")
+    if not corp or not form.text("userid"):
+        raise InvalidInput("name the member to protect (their userid)")
+    scopes.protect_person(
+        db,
+        principal_of(request),
+        corp_id=corp,
+        userid=form.text("userid"),
+        reason=form.text("reason"),
+        officers=form.items("officers"),
+        now=utcnow(),
+    )
     return back(f"{CONSOLE_PATH}/users", saved=1)
 
 
-@post("/protected/remove", guards=ADMIN, status_code=303)
-async def unprotect(request: Request[Any, Any, Any]) -> Redirect:
-    form, principal = await read_form(request), principal_of(request)
-
-    def work() -> None:
-        with session_scope(context_of(request).session_factory) as session:
-            scopes.unprotect_person(
-                session, principal, corp_id=form.text("corp"), userid=form.text("userid"), now=utcnow()
-            )
-
-    await in_thread(work)
+@post("/protected/remove", guards=ADMIN, sync_to_thread=True, status_code=303)
+def unprotect(request: Request[Any, Any, Any], db: Session, data: FormBody) -> Redirect:
+    form = _form(data)
+    scopes.unprotect_person(
+        db, principal_of(request), corp_id=form.text("corp"), userid=form.text("userid"), now=utcnow()
+    )
     return back(f"{CONSOLE_PATH}/users", saved=1)
 
 
