@@ -10,16 +10,19 @@ sample excerpts come only from conversations in the caller's data scope."""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
 from anyio import to_thread
 from litestar import Request, delete, get, post, put
 from litestar.params import JSONBody, PathParameter, QueryParameter
+from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of, principal_of, requires
-from api.routes.workflow import RuleGroupOut, corp_of, group_out
+from api.routes.workflow import RuleGroupOut, group_out
 from archive.clock import utcnow
+from archive.corps import corp_in_question
 from audit.detect.hits import Severity
 from audit.detect.rules import admin as rules_admin
 from audit.detect.rules.models import GLOBAL_CORP
@@ -27,7 +30,6 @@ from audit.detect.rules.spec import LexiconGroup, RuleError, RuleSet
 from audit.errors import InvalidInput
 from audit.review.simulate import simulate_for
 from audit.security.roles import Permission
-from config.database import session_scope
 
 READ = [requires(Permission.RULES_READ)]
 WRITE = [requires(Permission.RULES_WRITE)]
@@ -113,63 +115,80 @@ def _spec(name: str, data: RuleGroupIn) -> LexiconGroup:
         raise InvalidInput(str(exc)) from None
 
 
+def _lexicon_dir(request: Request[Any, Any, Any]) -> Path | None:
+    return context_of(request).settings.detection.lexicon_data_dir
+
+
 @get("/api/v1/rules/groups/{name:str}", guards=READ, operation_id="GetRuleGroup")
-async def get_rule_group(request: Request[Any, Any, Any], name: GroupName, corp_id: CorpParam = None) -> RuleGroupOut:
+async def get_rule_group(
+    request: Request[Any, Any, Any], db: Session, name: GroupName, corp_id: CorpParam = None
+) -> RuleGroupOut:
     """One word group (global, or the corp's own with ``corp_id``)."""
 
     # async with an explicit thread: as a sync_to_thread handler, Litestar 2.25 wrapped this
     # one twice (it shares its path with later handlers) and sent back an un-awaited coroutine.
     def read() -> RuleGroupOut:
-        with session_scope(context_of(request).session_factory) as session:
-            return group_out(rules_admin.existing(session, name, corp_id or GLOBAL_CORP))
+        return group_out(rules_admin.shown(db, name, corp_id or GLOBAL_CORP, _lexicon_dir(request)))
 
     return await to_thread.run_sync(read)
 
 
 @post("/api/v1/rules/groups", guards=WRITE, sync_to_thread=True)
 def create_rule_group(
-    request: Request[Any, Any, Any], data: JSONBody[RuleGroupIn], corp_id: CorpParam = None
+    request: Request[Any, Any, Any], db: Session, data: JSONBody[RuleGroupIn], corp_id: CorpParam = None
 ) -> RuleGroupOut:
     """A new word group (``name`` in the body); 409 if one of that name exists there."""
     if data.name is None:
         raise InvalidInput("a new word group needs a name")
     group, corp, now = _spec(data.name, data), corp_id or GLOBAL_CORP, utcnow()
-    context = context_of(request)
-    with session_scope(context.session_factory) as session:
-        rules_admin.create(
-            session, principal_of(request), group, corp, now, context.settings.detection.lexicon_data_dir
-        )
-        return group_out(rules_admin.existing(session, group.name, corp))
+    rules_admin.create(db, principal_of(request), group, corp, now, _lexicon_dir(request))
+    return group_out(rules_admin.existing(db, group.name, corp))
 
 
-@put("/api/v1/rules/groups/{name:str}", guards=WRITE, sync_to_thread=True, operation_id="UpdateRuleGroup")
+@put(
+    "/api/v1/rules/groups/{name:str}",
+    guards=WRITE,
+    sync_to_thread=True,
+    operation_id="UpdateRuleGroup",
+    summary="UpdateRuleGroup",
+)
 def update_rule_group(
-    request: Request[Any, Any, Any], name: GroupName, data: JSONBody[RuleGroupIn], corp_id: CorpParam = None
+    request: Request[Any, Any, Any],
+    db: Session,
+    name: GroupName,
+    data: JSONBody[RuleGroupIn],
+    corp_id: CorpParam = None,
 ) -> RuleGroupOut:
     """Replace an existing group's content (its terms included)."""
     if data.name is not None and data.name.strip() != name.strip():
         raise InvalidInput("the body's name differs from the path's", hint="delete and create to rename")
     group, corp, now = _spec(name, data), corp_id or GLOBAL_CORP, utcnow()
-    with session_scope(context_of(request).session_factory) as session:
-        rules_admin.update(session, principal_of(request), group, corp, now)
-        return group_out(rules_admin.existing(session, group.name, corp))
+    rules_admin.update(db, principal_of(request), group, corp, now, _lexicon_dir(request))
+    return group_out(rules_admin.existing(db, group.name, corp))
 
 
-def _set_enabled(request: Request[Any, Any, Any], name: str, corp_id: str | None, enabled: bool) -> RuleGroupOut:
-    corp, now = corp_id or GLOBAL_CORP, utcnow()
-    with session_scope(context_of(request).session_factory) as session:
-        rules_admin.set_enabled(session, principal_of(request), name, enabled, corp, now)
-        return group_out(rules_admin.existing(session, name, corp))
+def _set_enabled(
+    request: Request[Any, Any, Any], db: Session, name: str, corp_id: str | None, enabled: bool
+) -> RuleGroupOut:
+    corp = corp_id or GLOBAL_CORP
+    rules_admin.set_enabled(db, principal_of(request), name, enabled, corp, utcnow(), _lexicon_dir(request))
+    return group_out(rules_admin.existing(db, name, corp))
 
 
 @post("/api/v1/rules/groups/{name:str}/enable", guards=WRITE, sync_to_thread=True, status_code=200)
-def enable_rule_group(request: Request[Any, Any, Any], name: GroupName, corp_id: CorpParam = None) -> RuleGroupOut:
-    return _set_enabled(request, name, corp_id, True)
+def enable_rule_group(
+    request: Request[Any, Any, Any], db: Session, name: GroupName, corp_id: CorpParam = None
+) -> RuleGroupOut:
+    """Switch a word group on: detection uses it from its next batch."""
+    return _set_enabled(request, db, name, corp_id, True)
 
 
 @post("/api/v1/rules/groups/{name:str}/disable", guards=WRITE, sync_to_thread=True, status_code=200)
-def disable_rule_group(request: Request[Any, Any, Any], name: GroupName, corp_id: CorpParam = None) -> RuleGroupOut:
-    return _set_enabled(request, name, corp_id, False)
+def disable_rule_group(
+    request: Request[Any, Any, Any], db: Session, name: GroupName, corp_id: CorpParam = None
+) -> RuleGroupOut:
+    """Switch a word group off (kept, with its terms, to switch on again)."""
+    return _set_enabled(request, db, name, corp_id, False)
 
 
 @delete(
@@ -179,16 +198,16 @@ def disable_rule_group(request: Request[Any, Any, Any], name: GroupName, corp_id
     status_code=200,
     operation_id="DeleteRuleGroup",
 )
-def delete_rule_group(request: Request[Any, Any, Any], name: GroupName, corp_id: CorpParam = None) -> RuleGroupOut:
+def delete_rule_group(
+    request: Request[Any, Any, Any], db: Session, name: GroupName, corp_id: CorpParam = None
+) -> RuleGroupOut:
     """Delete a group and its terms; returns what was deleted."""
-    corp, now = corp_id or GLOBAL_CORP, utcnow()
-    with session_scope(context_of(request).session_factory) as session:
-        group = rules_admin.delete(session, principal_of(request), name, corp, now)
+    group = rules_admin.delete(db, principal_of(request), name, corp_id or GLOBAL_CORP, utcnow(), _lexicon_dir(request))
     return group_out(group)
 
 
 @post("/api/v1/rules/simulate", guards=WRITE, sync_to_thread=True, status_code=200)
-def simulate(request: Request[Any, Any, Any], data: JSONBody[SimulationRequest]) -> SimulationOut:
+def simulate(request: Request[Any, Any, Any], db: Session, data: JSONBody[SimulationRequest]) -> SimulationOut:
     """What draft groups would have found (hits, messages, alerts, masked samples) in the
     last ``days`` days of stored messages. Writes nothing but an admin-log row."""
     names = [group.name for group in data.groups]
@@ -199,18 +218,17 @@ def simulate(request: Request[Any, Any, Any], data: JSONBody[SimulationRequest])
     except RuleError as exc:
         raise InvalidInput(str(exc)) from None
     context = context_of(request)
-    with session_scope(context.session_factory) as session:
-        corp = corp_of(session, request, data.corp_id)
-        result = simulate_for(
-            session,
-            principal_of(request),
-            draft,
-            corp_id=corp,
-            days=data.days,
-            until=utcnow(),
-            detection=context.settings.detection,
-            alerts=context.settings.alerts,
-        )
+    corp = corp_in_question(db, context.settings, data.corp_id)
+    result = simulate_for(
+        db,
+        principal_of(request),
+        draft,
+        corp_id=corp,
+        days=data.days,
+        until=utcnow(),
+        detection=context.settings.detection,
+        alerts=context.settings.alerts,
+    )
     return SimulationOut(
         result.ruleset_version,
         corp,
@@ -224,7 +242,7 @@ def simulate(request: Request[Any, Any, Any], data: JSONBody[SimulationRequest])
                 result.messages_by_rule.get(group.name, 0),
                 result.alerts_by_rule.get(group.name, 0),
                 [
-                    SimulatedHitOut(hit.message_id, hit.msgtime, hit.conversation_id, hit.severity, hit.excerpt)
+                    msgspec.convert(hit, SimulatedHitOut, from_attributes=True)
                     for hit in result.samples.get(group.name, [])
                 ],
             )

@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audit.alerts.models import Alert
@@ -36,3 +36,9 @@ def alerts_by_day_and_severity(
 def open_alerts_by_status(session: Session, scope: DataScope) -> dict[str, int]:
     rows = session.execute(select(Alert.status).where(visible_alerts(scope)))
     return Counter(rows.scalars())
+
+
+def alerts_by_corp_and_status(session: Session) -> list[tuple[str, str, int]]:
+    """(corp, status, alerts) over every corp, unscoped: for ``/metrics`` (the scrape token), counts only."""
+    rows = session.execute(select(Alert.corp_id, Alert.status, func.count()).group_by(Alert.corp_id, Alert.status))
+    return [(corp_id, status, int(count)) for corp_id, status, count in rows]

@@ -5,6 +5,9 @@ their subtrees) of the staff taking part. Empty scope lists match everything. Ta
 plain strings until users and roles exist (issue 6): ``email:<address>``,
 ``webhook:<name>``, ``wecom:<name>`` notify through a channel; anything else (a user name)
 is recorded on the alert as a recipient of the review queue only.
+
+Rules are added, listed and removed here for every front end (the JSON API, ``wecom-audit
+alerts routes``); a change a person makes is an ``admin.routes.*`` row in the access log.
 """
 
 from __future__ import annotations
@@ -20,8 +23,12 @@ from archive.directory import repository as directory
 from archive.directory.service import subtree
 from archive.messages import is_external_id
 from archive.models import Conversation, Message
+from audit.accesslog import log as access_log
+from audit.alerts import repository
 from audit.alerts.models import Alert, RoutingRule
 from audit.detect.hits import Severity
+from audit.errors import Conflict, InvalidInput, NotFound
+from audit.security.principal import Principal
 
 REVIEWER = "reviewer"
 MANAGER = "manager"
@@ -45,11 +52,17 @@ class RouteSpec:
     note: str = ""
 
 
-def add_route(session: Session, corp_id: str, spec: RouteSpec, now: datetime) -> RoutingRule:
+def add_route(
+    session: Session, corp_id: str, spec: RouteSpec, now: datetime, *, actor: Principal | None = None
+) -> RoutingRule:
+    """A new routing rule (``Conflict`` if ``corp_id`` has one of that name); ``actor``: the
+    person adding it (an ``admin.routes.add`` access-log row), ``None`` for the CLI."""
     if spec.role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {spec.role!r}")
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}, not {spec.role!r}")
     if not spec.targets:
-        raise ValueError("a routing rule needs at least one target")
+        raise InvalidInput("a routing rule needs at least one target")
+    if repository.routing_rule(session, corp_id, spec.name) is not None:
+        raise Conflict(f"a routing rule named {spec.name!r} exists", hint="remove it first, or choose another name")
     rule = RoutingRule(
         corp_id=corp_id,
         name=spec.name,
@@ -65,11 +78,27 @@ def add_route(session: Session, corp_id: str, spec: RouteSpec, now: datetime) ->
     )
     session.add(rule)
     session.flush()
+    if actor is not None:
+        access_log.append_admin(session, actor, "admin.routes.add", {"route": spec.name, "corp_id": corp_id}, 1, now)
     return rule
 
 
 def list_routes(session: Session, corp_id: str) -> list[RoutingRule]:
-    return list(session.scalars(select(RoutingRule).where(RoutingRule.corp_id == corp_id).order_by(RoutingRule.name)))
+    return repository.list_routing_rules(session, corp_id)
+
+
+def remove_route(
+    session: Session, corp_id: str, name: str, now: datetime, *, actor: Principal | None = None
+) -> RoutingRule:
+    """Delete the routing rule named ``name`` (``NotFound`` if there is none); returns it.
+    Notifications it already queued are still delivered."""
+    rule = repository.routing_rule(session, corp_id, name)
+    if rule is None:
+        raise NotFound(f"no routing rule named {name!r} in corp {corp_id}", hint="list the routing rules")
+    repository.delete_routing_rule(session, rule)
+    if actor is not None:
+        access_log.append_admin(session, actor, "admin.routes.remove", {"route": name, "corp_id": corp_id}, 1, now)
+    return rule
 
 
 def targets_for(session: Session, alert: Alert, role: str) -> list[str]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -294,38 +294,3 @@ def _route_new(session: Session, router: RouteMatcher, alert: Alert, now: dateti
     channels = [t for t in targets if is_channel_target(t)]
     if channels:
         notify.enqueue_for_alert(session, alert, channels, kind="alert", now=now, flush=False)
-
-
-def get_alert(session: Session, alert_id: int) -> Alert | None:
-    return session.get(Alert, alert_id)
-
-
-def list_alerts(
-    session: Session,
-    corp_id: str,
-    *,
-    statuses: Sequence[str] = (),
-    min_severity: Severity | None = None,
-    category: str | None = None,
-    assignee: str | None = None,
-    limit: int = 100,
-    before_id: int | None = None,
-    visible: ColumnElement[bool] | None = None,
-) -> list[Alert]:
-    """Newest first; ``before_id`` pages on. ``visible`` (a clause over ``Alert``, e.g. the
-    caller's data scope) filters in the query, so a page is never short for hidden alerts."""
-    query = select(Alert).where(Alert.corp_id == corp_id)
-    if visible is not None:
-        query = query.where(visible)
-    if statuses:
-        query = query.where(Alert.status.in_(list(statuses)))
-    if min_severity is not None:
-        allowed = [s.value for s in Severity if s.rank >= Severity(min_severity).rank]
-        query = query.where(Alert.severity.in_(allowed))
-    if category:
-        query = query.where((Alert.category == category) | Alert.category.startswith(category + "."))
-    if assignee:
-        query = query.where(Alert.assignee == assignee)
-    if before_id is not None:
-        query = query.where(Alert.id < before_id)
-    return list(session.scalars(query.order_by(Alert.id.desc()).limit(limit)))

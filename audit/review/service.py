@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from audit.alerts.errors import AlertError, AlertNotFoundError, TransitionRefusedError
+from audit.alerts.from_hits import SUPPRESSION_KEY_CHARS
 from audit.alerts.models import Alert
 from audit.alerts.routing import MANAGER, is_channel_target, targets_for
 from audit.notify import service as notify
@@ -43,7 +44,6 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "reopen": (frozenset({RESOLVED, FALSE_POSITIVE}), NEW),
 }
 DISPOSITIONS = ("no_action", "coached", "warned", "disciplined", "reported", "customer_contacted")
-SUPPRESSION_KEY_CHARS = 256
 
 
 def allowed_actions(status: str) -> list[str]:

@@ -21,7 +21,7 @@ from archive.models import Conversation, Message
 from audit.accesslog import log as access_log
 from audit.alerts.from_hits import ScannedMessage, alert_requests
 from audit.alerts.masking import masked_excerpt
-from audit.detect.engine import build_contexts, compile_engine
+from audit.detect.engine import build_contexts, compile_engine, load_rules
 from audit.detect.hits import Severity
 from audit.detect.rules.spec import RuleSet
 from audit.review.service import suppressions
@@ -174,3 +174,37 @@ def simulate_for(
     for rule, hits in result.samples.items():
         samples[rule] = [hit for hit in hits if hit.conversation_id in visible]
     return replace(result, samples=samples)
+
+
+def simulate_with_current(
+    session: Session,
+    drafts: RuleSet,
+    *,
+    corp_id: str,
+    days: int,
+    until: datetime,
+    detection: DetectionSettings,
+    alerts: AlertSettings,
+    samples_per_rule: int = SAMPLES_PER_RULE,
+    progress: Callable[[int, int], None] | None = None,
+) -> RuleSimulation:
+    """``wecom-audit alerts simulate``: the draft groups added to the enabled rules in force
+    (a draft replaces a group of its name), over the last ``days`` days of the whole corp.
+    Rolls the session back: a simulation writes nothing."""
+    draft = load_rules(session, corp_id)
+    for group in drafts.groups:
+        draft = draft.with_group(group)
+    try:
+        return simulate_rules(
+            session,
+            draft,
+            corp_id=corp_id,
+            since=until - timedelta(days=days),
+            until=until,
+            detection=detection,
+            alerts=alerts,
+            samples_per_rule=samples_per_rule,
+            progress=progress,
+        )
+    finally:
+        session.rollback()

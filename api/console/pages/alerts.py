@@ -1,56 +1,47 @@
 """Alerts: the review queue (filters, bulk actions), one alert with its evidence, trail,
 notes and tags, and the sampling queue of unflagged conversations.
 
-Everything is the review workflow of ``audit.review`` (the same calls as
-``api.routes.workflow``) within the caller's data scope. An alert carries masked excerpts
-only; its messages open in the conversation view (``/console/conversations/<id>?anchor=``),
-which reads them through the access gate.
+Everything is a use case of ``audit.review`` (``queue``, ``actions``, ``sampling``), the
+same calls as ``api.routes.workflow`` and ``api.routes.review``, within the caller's data
+scope. An alert carries masked excerpts only; its messages open in the conversation view
+(``/console/conversations/<id>?anchor=``), which reads them through the access gate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from datetime import date, timedelta
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, get, post
+from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
-from sqlalchemy import ColumnElement, and_, select, true
 from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
 from api.console.nav import CONSOLE_PATH
-from api.console.pages.formdata import Form, back, corp_ids, in_thread, query_string, read_form
-from api.console.people import people_of
+from api.console.pages.formdata import FORM_BODY, Form, back, corp_ids, query_string
 from api.console.render import render
 from archive.clock import utcnow
-from archive.directory.names import Name, Place, places_of
-from archive.models import Conversation
-from audit.alerts import service as alerts
+from archive.directory.names import Place, places_of
 from audit.alerts.errors import AlertError, AlertNotFoundError
 from audit.alerts.evidence import masked_explanation
 from audit.alerts.models import Alert
-from audit.alerts.visibility import PERSON_KEYS, visible_alerts
-from audit.alerts.visibility import visible_alert as alert_in_scope
 from audit.detect.hits import Severity
 from audit.errors import Conflict, InvalidInput
-from audit.review import sampling
+from audit.review import actions, queue, sampling
 from audit.review import service as review
+from audit.review.actions import NOTE_MAX_CHARS, TAG_MAX_CHARS, ReviewStep
 from audit.review.errors import AssigneeRefusedError
-from audit.review.models import AlertTrail, ReviewSample
-from audit.security.errors import OutOfScope
-from audit.security.principal import Principal
+from audit.review.models import ReviewSample
+from audit.review.queue import AlertFilters
 from audit.security.roles import Permission
-from audit.security.scope import DataScope, conversation_visible, resolve_scope
-from config.database import session_scope
 
 ALERTS_PER_PAGE = 50
-SAMPLES_SHOWN = 200
-NOTE_MAX_CHARS = 2000
+SAMPLES_SHOWN = sampling.SAMPLES_SHOWN
 READ = [signed_in(Permission.ALERTS_READ)]
 REVIEW = [signed_in(Permission.ALERTS_REVIEW)]
 # The actions the review form and the bulk form offer (``note`` needs no state change).
@@ -215,16 +206,17 @@ class Filters:
         return query_string(**(values | changes))
 
 
-def _scope(session: Session, principal: Principal) -> DataScope:
-    return resolve_scope(session, principal)
-
-
-def visible_alert(session: Session, principal: Principal, alert_id: int) -> Alert:
-    """The alert, if the caller's scope reaches it (``audit.alerts.visibility``, as the API's alert routes)."""
-    alert = alert_in_scope(session, _scope(session, principal), alert_id)
-    if alert is None:
-        raise AlertNotFoundError(alert_id)
-    return alert
+def form_of(data: dict[str, Any]) -> Form:
+    """A posted form (parsed by Litestar: one value, or a list of repeated ones, per name)."""
+    values: dict[str, list[str]] = {}
+    files: dict[str, UploadFile] = {}
+    for key, value in data.items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, UploadFile):
+                files[key] = item
+            else:
+                values.setdefault(key, []).append(str(item))
+    return Form(values, files)
 
 
 def _excerpt(alert: Alert) -> str:
@@ -234,52 +226,10 @@ def _excerpt(alert: Alert) -> str:
     return ""
 
 
-def _filter_clause(filters: Filters, scope: DataScope) -> ColumnElement[bool]:
-    clauses: list[ColumnElement[bool]] = [visible_alerts(scope)]
-    if filters.rule:
-        clauses.append(Alert.rule == filters.rule)
-    if filters.group is not None:
-        clauses.append(Alert.conversation_id == filters.group)
-    if filters.assignee == "none":
-        clauses.append(Alert.assignee.is_(None))
-    return and_(true(), *clauses)
-
-
-def _choices(session: Session, corp: str, scope: DataScope) -> tuple[list[str], list[str], list[tuple[int, Name]]]:
-    """The rules, assignees and group chats that alerts in scope have (for the filter menus)."""
-    visible = visible_alerts(scope)
-    rules = list(
-        session.scalars(select(Alert.rule).where(Alert.corp_id == corp, visible).distinct().order_by(Alert.rule))
-    )
-    assignees = list(
-        session.scalars(
-            select(Alert.assignee)
-            .where(Alert.corp_id == corp, visible, Alert.assignee.is_not(None))
-            .distinct()
-            .order_by(Alert.assignee)
-        )
-    )
-    groups = session.execute(
-        select(Conversation.id, Conversation.roomid)
-        .where(
-            Conversation.kind == "group",
-            Conversation.id.in_(select(Alert.conversation_id).where(Alert.corp_id == corp, visible)),
-        )
-        .order_by(Conversation.roomid)
-    ).all()
-    # The group filter lists groups by name (the id beside it tells same-named ones apart).
-    names = people_of(session, {row.roomid for row in groups if row.roomid})
-    options = [(row.id, names.of(row.roomid or f"#{row.id}")) for row in groups]
-    return (
-        rules,
-        [a for a in assignees if a],
-        sorted(options, key=lambda option: (not option[1].synced, option[1].label)),
-    )
-
-
 @get("/alerts", guards=READ, sync_to_thread=True)
 def alerts_page(
     request: Request[Any, Any, Any],
+    db: Session,
     status: FromQuery[str] = "open",
     severity: FromQuery[str] = "",
     rule: FromQuery[str] = "",
@@ -297,30 +247,28 @@ def alerts_page(
         raise InvalidInput(f"unknown alert state {status!r}")
     if group and not group.isdigit():
         raise InvalidInput(f"unknown group {group!r}")
-    with session_scope(context_of(request).session_factory) as session:
-        corps = corp_ids(request, session)
-        chosen_corp = corp if corp in corps else (corps[0] if corps else "")
-        filters = Filters(
-            status, severity, rule, assignee, int(group) if group else None, chosen_corp if len(corps) > 1 else ""
+    corps = corp_ids(request, db)
+    chosen_corp = corp if corp in corps else (corps[0] if corps else "")
+    filters = Filters(
+        status, severity, rule, assignee, int(group) if group else None, chosen_corp if len(corps) > 1 else ""
+    )
+    rows: list[AlertRow] = []
+    page: list[Alert] = []
+    choices = queue.FilterChoices([], [], [])
+    if chosen_corp:
+        who = principal.username if assignee == "me" else assignee if assignee not in ("", "none") else None
+        wanted = AlertFilters(
+            statuses=review.OPEN_STATUSES if status == "open" else () if status == "all" else (status,),
+            min_severity=Severity(severity) if severity else None,
+            rule=rule or None,
+            assignee=who,
+            unassigned=assignee == "none",
+            conversation_id=filters.group,
         )
-        scope = _scope(session, principal)
-        page: list[Alert] = []
-        if chosen_corp:
-            who = principal.username if assignee == "me" else assignee if assignee not in ("", "none") else None
-            page = alerts.list_alerts(
-                session,
-                chosen_corp,
-                statuses=review.OPEN_STATUSES if status == "open" else () if status == "all" else (status,),
-                min_severity=Severity(severity) if severity else None,
-                assignee=who,
-                limit=ALERTS_PER_PAGE,
-                before_id=before,
-                visible=_filter_clause(filters, scope),
-            )
-        labels = places_of(session, {a.conversation_id for a in page if a.conversation_id})
-        rows = [AlertRow(a, labels.get(a.conversation_id) if a.conversation_id else None, _excerpt(a)) for a in page]
-        rules, assignees, groups = _choices(session, chosen_corp, scope) if chosen_corp else ([], [], [])
-        session.expunge_all()
+        listing = queue.alerts_for(db, principal, chosen_corp, wanted, limit=ALERTS_PER_PAGE, before_id=before)
+        page = listing.alerts
+        rows = [AlertRow(a, listing.place(a), _excerpt(a)) for a in page]
+        choices = queue.filter_choices(db, principal, chosen_corp)
     here = f"{CONSOLE_PATH}/alerts{filters.query(before=before)}"
     return render(
         request,
@@ -329,9 +277,9 @@ def alerts_page(
         rows=rows,
         filters=filters,
         corps=corps,
-        rules=rules,
-        assignees=assignees,
-        groups=groups,
+        rules=choices.rules,
+        assignees=choices.assignees,
+        groups=choices.groups,
         severities=[s.value for s in Severity],
         statuses=review.STATUSES,
         dispositions=review.DISPOSITIONS,
@@ -347,121 +295,87 @@ def alerts_page(
 
 @get("/alerts/{alert_id:int}", guards=READ, sync_to_thread=True)
 def alert_page(
-    request: Request[Any, Any, Any], alert_id: FromPath[int], saved: FromQuery[bool] = False
+    request: Request[Any, Any, Any], db: Session, alert_id: FromPath[int], saved: FromQuery[bool] = False
 ) -> Response[str]:
     principal = principal_of(request)
-    with session_scope(context_of(request).session_factory) as session:
-        alert = visible_alert(session, principal, alert_id)
-        trail: Sequence[AlertTrail] = review.trail(session, alert_id)
-        labels = places_of(session, {alert.conversation_id} if alert.conversation_id else set())
-        # People a conversation-less alert is about (e.g. an employee's response time).
-        named = [str(alert.explanation[key]) for key in PERSON_KEYS if alert.explanation.get(key)]
-        named_people = [people_of(session, named).of(p) for p in named]
-        session.expunge_all()
+    detail = queue.alert_detail(db, principal, alert_id)
+    alert = detail.alert
     matches = [m for m in masked_explanation(alert.explanation).get("matches", []) if m.get("message_id")]
     return render(
         request,
         "alert.html",
         principal=principal,
         alert=alert,
-        where=labels.get(alert.conversation_id or 0),
-        named_people=named_people,
+        where=detail.place,
+        named_people=detail.people,  # whom a conversation-less alert is about
         matches=matches,
-        trail=trail,
-        allowed=[*review.allowed_actions(alert.status), "note"],
+        trail=detail.trail,
+        allowed=[*detail.allowed_actions, "note"],
         dispositions=review.DISPOSITIONS,
         can_review=principal.can(Permission.ALERTS_REVIEW),
         saved=saved,
     )
 
 
-def apply_action(session: Session, alert_id: int, action: str, form: Form, actor: str, now: datetime) -> None:
-    """One step of the review workflow (the same steps as ``POST /api/v1/alerts/{id}/review``)."""
-    note = form.text("note")[:NOTE_MAX_CHARS] or None
-    if action == "claim":
-        review.claim(session, alert_id, actor=actor, now=now, assignee=form.text("assignee") or None)
-    elif action == "release":
-        review.release(session, alert_id, actor=actor, now=now, note=note)
-    elif action == "escalate":
-        review.escalate(session, alert_id, actor=actor, now=now, note=note)
-    elif action == "resolve":
-        disposition = form.text("disposition")
-        if not disposition:
-            raise InvalidInput("resolving needs a disposition", hint="choose one in the list, then resolve")
-        review.resolve(session, alert_id, actor=actor, disposition=disposition, now=now, note=note)
-    elif action == "false_positive":
-        review.mark_false_positive(session, alert_id, actor=actor, now=now, note=note)
-    elif action == "reopen":
-        review.reopen(session, alert_id, actor=actor, now=now, note=note)
-    elif action == "note":
-        if not note:
-            raise InvalidInput("a note needs text", hint="write the note, then add it")
-        review.add_note(session, alert_id, actor=actor, note=note, now=now)
-    else:
-        raise InvalidInput(f"unknown review action {action!r}")
+def step_of(action: str, form: Form) -> ReviewStep:
+    """The review form (or the bulk form) as a step of the workflow."""
+    return ReviewStep(
+        action,
+        note=form.text("note")[:NOTE_MAX_CHARS] or None,
+        disposition=form.text("disposition") or None,
+        assignee=form.text("assignee") or None,
+    )
 
 
-@post("/alerts/{alert_id:int}/review", guards=REVIEW, status_code=303)
-async def review_alert(request: Request[Any, Any, Any], alert_id: FromPath[int]) -> Redirect:
-    form, principal = await read_form(request), principal_of(request)
+@post("/alerts/{alert_id:int}/review", guards=REVIEW, status_code=303, sync_to_thread=True)
+def review_alert(
+    request: Request[Any, Any, Any],
+    db: Session,
+    alert_id: FromPath[int],
+    data: Annotated[dict[str, Any], FORM_BODY],
+) -> Redirect:
+    form = form_of(data)
     action = form.text("action")
-
-    def work() -> None:
-        with session_scope(context_of(request).session_factory) as session:
-            visible_alert(session, principal, alert_id)
-            try:
-                apply_action(session, alert_id, action, form, principal.username, utcnow())
-            except AlertNotFoundError:
-                raise
-            except AssigneeRefusedError as exc:
-                raise InvalidInput(str(exc), hint=exc.hint) from None
-            except AlertError as exc:  # a step the alert's state refuses: say which and why
-                raise Conflict(str(exc), hint="reload the alert to see its current state") from None
-
-    await in_thread(work)
+    if action not in FORM_ACTIONS:
+        raise InvalidInput(f"unknown review action {action!r}")
+    try:
+        actions.review_alert(db, principal_of(request), alert_id, step_of(action, form), utcnow())
+    except AlertNotFoundError:
+        raise
+    except AssigneeRefusedError as exc:
+        raise InvalidInput(str(exc), hint=exc.hint) from None
+    except AlertError as exc:  # a step the alert's state refuses: say which and why
+        raise Conflict(str(exc), hint="reload the alert to see its current state") from None
     return Redirect(f"{CONSOLE_PATH}/alerts/{alert_id}?saved=1", status_code=303)
 
 
-@post("/alerts/{alert_id:int}/tags", guards=REVIEW, status_code=303)
-async def tag_alert(request: Request[Any, Any, Any], alert_id: FromPath[int]) -> Redirect:
-    form, principal = await read_form(request), principal_of(request)
-
-    def work() -> None:
-        with session_scope(context_of(request).session_factory) as session:
-            visible_alert(session, principal, alert_id)
-            review.tag(
-                session,
-                alert_id,
-                actor=principal.username,
-                now=utcnow(),
-                add=[tag[:64] for tag in form.items("add")],
-                remove=form.texts("remove"),
-            )
-
-    await in_thread(work)
+@post("/alerts/{alert_id:int}/tags", guards=REVIEW, status_code=303, sync_to_thread=True)
+def tag_alert(
+    request: Request[Any, Any, Any],
+    db: Session,
+    alert_id: FromPath[int],
+    data: Annotated[dict[str, Any], FORM_BODY],
+) -> Redirect:
+    form = form_of(data)
+    step = ReviewStep(
+        "tag", add_tags=[tag[:TAG_MAX_CHARS] for tag in form.items("add")], remove_tags=form.texts("remove")
+    )
+    actions.review_alert(db, principal_of(request), alert_id, step, utcnow())
     return Redirect(f"{CONSOLE_PATH}/alerts/{alert_id}?saved=1", status_code=303)
 
 
-@post("/alerts/bulk", guards=REVIEW, status_code=303)
-async def bulk_review(request: Request[Any, Any, Any]) -> Redirect:
+@post("/alerts/bulk", guards=REVIEW, status_code=303, sync_to_thread=True)
+def bulk_review(request: Request[Any, Any, Any], db: Session, data: Annotated[dict[str, Any], FORM_BODY]) -> Redirect:
     """One action on many alerts: each alone (a refused one leaves the others done)."""
-    form, principal = await read_form(request), principal_of(request)
+    form, principal = form_of(data), principal_of(request)
     ids, action = form.numbers("ids", "alert ids"), form.text("action")
     if action not in BULK_ACTIONS:
         raise InvalidInput(f"unknown bulk action {action!r}")
-
-    def work() -> review.BulkResult:
-        now = utcnow()
-        with session_scope(context_of(request).session_factory) as session:
-            scope = _scope(session, principal)
-            visible = set(session.scalars(select(Alert.id).where(Alert.id.in_(ids), visible_alerts(scope))))
-            if set(ids) - visible:
-                raise OutOfScope("some of the selected alerts are outside your data scope")
-            return review.bulk(
-                session, ids, lambda alert_id: apply_action(session, alert_id, action, form, principal.username, now)
-            )
-
-    result = await in_thread(work) if ids else review.BulkResult()
+    result = (
+        actions.review_alerts(db, principal, ids, step_of(action, form), actor=principal.username, now=utcnow())
+        if ids
+        else review.BulkResult()
+    )
     return back(form.text("next"), done=len(result.done), refused=len(result.refused))
 
 
@@ -477,23 +391,18 @@ class SampleRow:
 @get("/alerts/samples", guards=READ, sync_to_thread=True)
 def samples_page(
     request: Request[Any, Any, Any],
+    db: Session,
     corp: FromQuery[str] = "",
     drawn: FromQuery[int | None] = None,
     completed: FromQuery[bool] = False,
 ) -> Response[str]:
     principal = principal_of(request)
-    context = context_of(request)
-    zone = ZoneInfo(context.settings.detection.timezone)
-    with session_scope(context.session_factory) as session:
-        corps = corp_ids(request, session)
-        chosen = corp if corp in corps else (corps[0] if corps else "")
-        scope = _scope(session, principal)
-        found = sampling.samples(session, chosen) if chosen else []
-        shown = [s for s in found if conversation_visible(session, scope, s.conversation_id)]
-        shown.sort(key=lambda s: (s.status != sampling.PENDING, s.period, s.conversation_id))
-        shown = shown[:SAMPLES_SHOWN]
-        labels = places_of(session, {s.conversation_id for s in shown})
-        session.expunge_all()
+    settings = context_of(request).settings
+    zone = ZoneInfo(settings.detection.timezone)
+    corps = corp_ids(request, db)
+    chosen = corp if corp in corps else (corps[0] if corps else "")
+    shown = sampling.samples_for(db, principal, chosen, limit=SAMPLES_SHOWN) if chosen else []
+    labels = places_of(db, {s.conversation_id for s in shown})
     yesterday = (utcnow().astimezone(zone) - timedelta(days=1)).date()
     return render(
         request,
@@ -502,71 +411,48 @@ def samples_page(
         rows=[SampleRow(s, labels.get(s.conversation_id)) for s in shown],
         corp=chosen if len(corps) > 1 else "",
         default_day=yesterday.isoformat(),
-        default_rate=context.settings.alerts.sampling_rate,
+        default_rate=settings.alerts.sampling_rate,
         drawn=drawn,
         completed=completed,
         can_review=principal.can(Permission.ALERTS_REVIEW),
     )
 
 
-@post("/alerts/samples/draw", guards=REVIEW, status_code=303)
-async def draw_samples(request: Request[Any, Any, Any]) -> Redirect:
-    """Draw a day's sample, as ``wecom-audit alerts sample --day`` does."""
-    form = await read_form(request)
-    context = context_of(request)
+@post("/alerts/samples/draw", guards=REVIEW, status_code=303, sync_to_thread=True)
+def draw_samples(request: Request[Any, Any, Any], db: Session, data: Annotated[dict[str, Any], FORM_BODY]) -> Redirect:
+    """Draw a day's sample, as ``wecom-audit alerts sample --day`` and ``POST /api/v1/alerts/samples`` do."""
+    form = form_of(data)
+    settings = context_of(request).settings
     try:
         day = date.fromisoformat(form.text("day"))
-        rate = float(form.text("rate") or context.settings.alerts.sampling_rate)
+        rate = float(form.text("rate") or settings.alerts.sampling_rate)
     except ValueError:
         raise InvalidInput("give the day as YYYY-MM-DD and the share as a number between 0 and 1") from None
-    zone = ZoneInfo(context.settings.detection.timezone)
-    start = datetime.combine(day, time(), zone).astimezone(UTC)
-
-    def work() -> int:
-        with session_scope(context.session_factory) as session:
-            corps = corp_ids(request, session)
-            corp = form.text("corp") if form.text("corp") in corps else (corps[0] if corps else "")
-            if not corp:
-                raise InvalidInput("no corp is archived yet")
-            try:
-                drawn = sampling.draw_sample(
-                    session,
-                    corp,
-                    start=start,
-                    end=start + timedelta(days=1),
-                    rate=rate,
-                    seed=context.settings.alerts.sampling_seed,
-                    now=utcnow(),
-                )
-            except AlertError as exc:
-                raise InvalidInput(str(exc)) from None
-            return len(drawn)
-
-    count = await in_thread(work)
-    return back(f"{CONSOLE_PATH}/alerts/samples", drawn=count)
+    corps = corp_ids(request, db)
+    corp = form.text("corp") if form.text("corp") in corps else (corps[0] if corps else "")
+    if not corp:
+        raise InvalidInput("no corp is archived yet")
+    drawn = sampling.draw_day(
+        db,
+        corp,
+        day,
+        zone=ZoneInfo(settings.detection.timezone),
+        rate=rate,
+        seed=settings.alerts.sampling_seed,
+        now=utcnow(),
+    )
+    return back(f"{CONSOLE_PATH}/alerts/samples", drawn=len(drawn))
 
 
-@post("/alerts/samples/{sample_id:int}/complete", guards=REVIEW, status_code=303)
-async def complete_sample(request: Request[Any, Any, Any], sample_id: FromPath[int]) -> Redirect:
-    form, principal = await read_form(request), principal_of(request)
-
-    def work() -> None:
-        with session_scope(context_of(request).session_factory) as session:
-            sample = session.get(ReviewSample, sample_id)
-            if sample is None or not conversation_visible(session, _scope(session, principal), sample.conversation_id):
-                raise OutOfScope("this sample's conversation is outside your data scope")
-            try:
-                sampling.complete_sample(
-                    session,
-                    sample_id,
-                    reviewer=principal.username,
-                    note=form.text("note")[:NOTE_MAX_CHARS] or None,
-                    now=utcnow(),
-                )
-            except AlertError as exc:
-                raise InvalidInput(str(exc)) from None
-
-    await in_thread(work)
+@post("/alerts/samples/{sample_id:int}/complete", guards=REVIEW, status_code=303, sync_to_thread=True)
+def complete_sample(
+    request: Request[Any, Any, Any],
+    db: Session,
+    sample_id: FromPath[int],
+    data: Annotated[dict[str, Any], FORM_BODY],
+) -> Redirect:
+    note = form_of(data).text("note")[:NOTE_MAX_CHARS] or None
+    sampling.complete_for(db, principal_of(request), sample_id, note=note, now=utcnow())
     return back(f"{CONSOLE_PATH}/alerts/samples", completed=1)
 
 

@@ -11,39 +11,34 @@ masked sample excerpts only conversations in the caller's scope (as the API's).
 
 from __future__ import annotations
 
-import csv
-import io
-import tempfile
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
-from litestar.params import FromQuery
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect
 from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
 from api.console.nav import CONSOLE_PATH
-from api.console.pages.formdata import Form, back, in_thread, read_form
+from api.console.pages.alerts import form_of
+from api.console.pages.formdata import FORM_BODY, Form, back
 from api.console.people import people_of
 from api.console.render import render
-from api.routes.workflow import corp_of
 from archive.clock import utcnow
+from archive.corps import corp_in_question
 from archive.directory.names import Name
 from audit.detect.hits import Severity
 from audit.detect.rules import admin as rules_admin
 from audit.detect.rules import io as rules_io
-from audit.detect.rules import repository as rules
-from audit.detect.rules import service as rules_service
 from audit.detect.rules.models import GLOBAL_CORP
 from audit.detect.rules.spec import CHAT_KIND_SCOPES, DIRECTIONS, LexiconGroup, RuleError, RuleSet
 from audit.errors import Conflict, InvalidInput, NotFound
 from audit.review.simulate import RuleSimulation, simulate_for
 from audit.security.roles import Permission
-from config.database import session_scope
 
 READ = [signed_in(Permission.RULES_READ)]
 WRITE = [signed_in(Permission.RULES_WRITE)]
@@ -253,41 +248,26 @@ def group_of(form: Form) -> LexiconGroup:
         raise InvalidInput(str(exc)) from None
 
 
-def current_groups(request: Request[Any, Any, Any], session: Session) -> tuple[list[LexiconGroup], bool]:
-    """What detection uses: the stored groups, or the starter lexicons while none is stored
-    (then ``True``: the first change seeds them, so editing one never drops the others)."""
-    if rules.has_groups(session):
-        return rules.list_groups(session, None), False
-    data_dir = context_of(request).settings.detection.lexicon_data_dir
-    return list(rules_service.rules_or_starter(session, None, data_dir).groups), True
-
-
 def _lexicon_dir(request: Request[Any, Any, Any]) -> Path | None:
     return context_of(request).settings.detection.lexicon_data_dir
-
-
-def _seed(request: Request[Any, Any, Any], session: Session, now: datetime) -> None:
-    """Store the starter lexicons before the first change (as ``wecom-audit init`` does)."""
-    rules_service.ensure_starter_rules(session, now, _lexicon_dir(request))
 
 
 @get("/rules", guards=READ, sync_to_thread=True)
 def rules_page(
     request: Request[Any, Any, Any],
+    db: Session,
     saved: FromQuery[str] = "",
     deleted: FromQuery[str] = "",
     imported: FromQuery[int | None] = None,
 ) -> Response[str]:
     principal = principal_of(request)
-    with session_scope(context_of(request).session_factory) as session:
-        groups, starter = current_groups(request, session)
-        global_names = {g.name for g in (groups if starter else rules.list_groups(session, GLOBAL_CORP))}
+    groups, starter = rules_admin.lexicon(db, None, _lexicon_dir(request))
     return render(
         request,
         "rules.html",
         principal=principal,
         groups=groups,
-        global_names=global_names,
+        global_names=rules_admin.global_group_names(db, _lexicon_dir(request)),
         columns=", ".join(rules_io.COLUMNS),
         starter=starter,
         saved=saved,
@@ -331,44 +311,42 @@ def new_rule(request: Request[Any, Any, Any]) -> Response[str]:
 
 
 @get("/rules/edit", guards=WRITE, sync_to_thread=True)
-def edit_rule(request: Request[Any, Any, Any], name: FromQuery[str]) -> Response[str]:
-    with session_scope(context_of(request).session_factory) as session:
-        groups, starter = current_groups(request, session)
-        group = next((g for g in groups if g.name == name), None) if starter else rules.get_group(session, name)
+def edit_rule(request: Request[Any, Any, Any], db: Session, name: FromQuery[str]) -> Response[str]:
+    group = rules_admin.global_group(db, name, _lexicon_dir(request))
     if group is None:
         raise NotFound(f"no global word group named {name!r}", hint="corp-specific groups are managed with the API")
-    return _edit_page(request, Draft.of(group), names=_names_of(request, group))
+    return _edit_page(request, Draft.of(group), names=_names_of(db, group))
 
 
-def _names_of(request: Request[Any, Any, Any], group: LexiconGroup) -> list[Name]:
+def _names_of(db: Session, group: LexiconGroup) -> list[Name]:
     """The staff and groups a word group is limited to, by name (the fields hold their ids)."""
     ids = sorted({*group.employees, *group.rooms})
-    with session_scope(context_of(request).session_factory) as session:
-        names = people_of(session, ids)
+    names = people_of(db, ids)
     return [names.of(wecom_id) for wecom_id in ids]
 
 
-def _simulate(request: Request[Any, Any, Any], group: LexiconGroup, days: int) -> RuleSimulation:
+def _simulate(request: Request[Any, Any, Any], db: Session, group: LexiconGroup, days: int) -> RuleSimulation:
     """The draft alone over the last ``days`` days (as ``POST /api/v1/rules/simulate``)."""
-    context = context_of(request)
-    with session_scope(context.session_factory) as session:
-        return simulate_for(
-            session,
-            principal_of(request),
-            # Simulated as if enabled: judging a group before enabling it is the point.
-            RuleSet((replace(group, enabled=True),)),
-            corp_id=corp_of(session, request, None),
-            days=days,
-            until=utcnow(),
-            detection=context.settings.detection,
-            alerts=context.settings.alerts,
-        )
+    settings = context_of(request).settings
+    return simulate_for(
+        db,
+        principal_of(request),
+        # Simulated as if enabled: judging a group before enabling it is the point.
+        RuleSet((replace(group, enabled=True),)),
+        corp_id=corp_in_question(db, settings, None),
+        days=days,
+        until=utcnow(),
+        detection=settings.detection,
+        alerts=settings.alerts,
+    )
 
 
-@post("/rules/save", guards=WRITE)
-async def save_rule(request: Request[Any, Any, Any]) -> Response[Any]:
+@post("/rules/save", guards=WRITE, sync_to_thread=True)
+def save_rule(
+    request: Request[Any, Any, Any], db: Session, data: Annotated[dict[str, Any], FORM_BODY]
+) -> Response[Any]:
     """Save the form (``action=save``) or simulate it without saving (``action=simulate``)."""
-    form, principal = await read_form(request), principal_of(request)
+    form = form_of(data)
     draft = Draft.from_form(form)
     days = form.number("days", "the simulated days") or 7
     if days not in SIMULATION_DAYS:
@@ -378,68 +356,38 @@ async def save_rule(request: Request[Any, Any, Any]) -> Response[Any]:
     except InvalidInput as exc:
         return _edit_page(request, draft, days=days, error=str(exc), status_code=400)
     if form.text("action") == "simulate":
-        simulation = await in_thread(lambda: _simulate(request, group, days))
-        names = await in_thread(lambda: _names_of(request, group))
-        return _edit_page(request, draft, simulation=simulation, days=days, names=names)
-
-    def work() -> None:
-        now = utcnow()
-        with session_scope(context_of(request).session_factory) as session:
-            # Before the checks: a starter group shown while the tables are empty can be edited.
-            _seed(request, session, now)
-            if draft.original and draft.original != group.name:
-                raise InvalidInput("a word group cannot be renamed", hint="create a new group and delete this one")
-            if draft.original:
-                rules_admin.update(session, principal, group, GLOBAL_CORP, now)
-            else:
-                rules_admin.create(session, principal, group, GLOBAL_CORP, now, _lexicon_dir(request))
-
+        simulation = _simulate(request, db, group, days)
+        return _edit_page(request, draft, simulation=simulation, days=days, names=_names_of(db, group))
     try:
-        await in_thread(work)
+        # Checked before anything is stored: a refused save changes nothing.
+        rules_admin.save(
+            db, principal_of(request), group, original=draft.original, now=utcnow(), lexicon_dir=_lexicon_dir(request)
+        )
     except (InvalidInput, Conflict, NotFound) as exc:
         return _edit_page(request, draft, days=days, error=str(exc), status_code=400)
     return back(f"{CONSOLE_PATH}/rules", saved=group.name)
 
 
-@post("/rules/toggle", guards=WRITE, status_code=303)
-async def toggle_rule(request: Request[Any, Any, Any]) -> Redirect:
-    form, principal = await read_form(request), principal_of(request)
+@post("/rules/toggle", guards=WRITE, status_code=303, sync_to_thread=True)
+def toggle_rule(request: Request[Any, Any, Any], db: Session, data: Annotated[dict[str, Any], FORM_BODY]) -> Redirect:
+    form = form_of(data)
     name, enabled = form.text("name"), form.checked("enabled")
-
-    def work() -> None:
-        now = utcnow()
-        with session_scope(context_of(request).session_factory) as session:
-            _seed(request, session, now)
-            rules_admin.set_enabled(session, principal, name, enabled, GLOBAL_CORP, now)
-
-    await in_thread(work)
+    rules_admin.set_enabled(db, principal_of(request), name, enabled, GLOBAL_CORP, utcnow(), _lexicon_dir(request))
     return back(f"{CONSOLE_PATH}/rules", saved=name)
 
 
-@post("/rules/delete", guards=WRITE, status_code=303)
-async def delete_rule(request: Request[Any, Any, Any]) -> Redirect:
-    form, principal = await read_form(request), principal_of(request)
-    name = form.text("name")
-
-    def work() -> None:
-        now = utcnow()
-        with session_scope(context_of(request).session_factory) as session:
-            _seed(request, session, now)
-            rules_admin.delete(session, principal, name, GLOBAL_CORP, now)
-
-    await in_thread(work)
+@post("/rules/delete", guards=WRITE, status_code=303, sync_to_thread=True)
+def delete_rule(request: Request[Any, Any, Any], db: Session, data: Annotated[dict[str, Any], FORM_BODY]) -> Redirect:
+    name = form_of(data).text("name")
+    rules_admin.delete(db, principal_of(request), name, GLOBAL_CORP, utcnow(), _lexicon_dir(request))
     return back(f"{CONSOLE_PATH}/rules", deleted=name)
 
 
-def _groups(request: Request[Any, Any, Any]) -> list[LexiconGroup]:
-    with session_scope(context_of(request).session_factory) as session:
-        return current_groups(request, session)[0]
-
-
 @get("/rules/export.csv", guards=READ, sync_to_thread=True)
-def export_csv(request: Request[Any, Any, Any]) -> Response[bytes]:
+def export_csv(request: Request[Any, Any, Any], db: Session) -> Response[bytes]:
     # With a BOM: Excel opens a UTF-8 CSV of Chinese text correctly only with one.
-    body = ("\ufeff" + rules_io.csv_text(_groups(request))).encode("utf-8")
+    groups, _ = rules_admin.lexicon(db, None, _lexicon_dir(request))
+    body = ("\ufeff" + rules_io.csv_text(groups)).encode("utf-8")
     return Response(
         body,
         media_type="text/csv; charset=utf-8",
@@ -448,54 +396,37 @@ def export_csv(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 @get("/rules/export.xlsx", guards=READ, sync_to_thread=True)
-def export_xlsx(request: Request[Any, Any, Any]) -> Response[bytes]:
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "lexicon.xlsx"
-        rules_io.write_excel(_groups(request), path)
-        body = path.read_bytes()
-    return Response(body, media_type=EXCEL, headers={"Content-Disposition": 'attachment; filename="lexicon.xlsx"'})
+def export_xlsx(request: Request[Any, Any, Any], db: Session) -> Response[bytes]:
+    groups, _ = rules_admin.lexicon(db, None, _lexicon_dir(request))
+    return Response(
+        rules_admin.excel_bytes(groups),
+        media_type=EXCEL,
+        headers={"Content-Disposition": 'attachment; filename="lexicon.xlsx"'},
+    )
 
 
-def _parse_upload(filename: str, content: bytes) -> list[LexiconGroup]:
-    suffix = Path(filename).suffix.lower()
-    try:
-        if suffix == ".csv":
-            try:
-                text = content.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                raise InvalidInput("the CSV file is not UTF-8", hint="save it as CSV UTF-8") from None
-            return rules_io.groups_from_rows(csv.DictReader(io.StringIO(text)), filename)
-        if suffix in (".xlsx", ".xlsm"):
-            with tempfile.TemporaryDirectory() as directory:
-                path = Path(directory) / f"upload{suffix}"
-                path.write_bytes(content)
-                return rules_io.read_excel(path)
-    except (RuleError, KeyError, csv.Error) as exc:  # RuleError names the line and column
-        raise InvalidInput(f"the rules file is invalid: {exc}") from None
-    except (OSError, ValueError) as exc:  # openpyxl: not a workbook
-        raise InvalidInput(f"the file cannot be read as a workbook: {exc}") from None
-    raise InvalidInput("use a .csv or .xlsx file", hint=f"columns: {', '.join(rules_io.COLUMNS)}")
-
-
-@post("/rules/import", guards=WRITE, status_code=303, request_max_body_size=IMPORT_MAX_BYTES + 65536)
-async def import_rules(request: Request[Any, Any, Any]) -> Redirect:
-    form, principal = await read_form(request), principal_of(request)
-    upload = form.files.get("file")
+@post(
+    "/rules/import",
+    guards=WRITE,
+    status_code=303,
+    request_max_body_size=IMPORT_MAX_BYTES + 65536,
+    sync_to_thread=True,
+)
+def import_rules(
+    request: Request[Any, Any, Any],
+    db: Session,
+    data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
+) -> Redirect:
+    upload = form_of(data).files.get("file")
     if upload is None or not upload.filename:
         raise InvalidInput("choose a .csv or .xlsx file to import")
-    content = await upload.read()
+    content = upload.file.read(IMPORT_MAX_BYTES + 1)
     if len(content) > IMPORT_MAX_BYTES:
         raise InvalidInput(f"the file is larger than {IMPORT_MAX_BYTES >> 20} MB")
-    groups = _parse_upload(upload.filename, content)
+    groups = rules_admin.groups_from_upload(upload.filename, content)
     if not groups:
         raise InvalidInput("the file holds no word group")
-
-    def work() -> int:
-        now = utcnow()
-        with session_scope(context_of(request).session_factory) as session:
-            return rules_admin.import_groups(session, principal, groups, now, _lexicon_dir(request))
-
-    count = await in_thread(work)
+    count = rules_admin.import_groups(db, principal_of(request), groups, utcnow(), _lexicon_dir(request))
     return back(f"{CONSOLE_PATH}/rules", imported=count)
 
 
