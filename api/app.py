@@ -9,6 +9,8 @@ chat content leaves only through the access gate (``api.routes.content``).
 
 from __future__ import annotations
 
+import inspect
+import re
 import threading
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -19,7 +21,8 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.types import ControllerRouterHandler
+from litestar.types import ControllerRouterHandler, Method, OperationIDCreator
+from litestar.types.internal_types import PathParameterDefinition
 
 from api import console, unit_of_work
 from api.context import AppContext
@@ -32,14 +35,18 @@ from api.routes import (
     archive,
     auth,
     callback,
+    completeness,
     consent,
     content,
     directory,
     docs,
     exports,
     handover,
+    integrity,
     monitor,
     operations,
+    retention,
+    review,
     rules,
     search,
     workflow,
@@ -67,10 +74,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         callback.deliver,
         consent.consent,
         consent.customer_consent,
-        auth.login,
-        auth.logout,
-        auth.me,
-        auth.set_purpose,
+        *auth.HANDLERS,
         archive.archive_status,
         archive.archive_completeness,
         content.list_conversations,
@@ -78,24 +82,9 @@ def route_handlers() -> list[ControllerRouterHandler]:
         content.message_detail,
         content.message_context,
         content.message_media,
-        search.search,
-        exports.export_content,
-        admin.list_roles,
-        admin.list_users,
-        admin.create_user,
-        admin.get_user,
-        admin.update_user,
-        admin.disable_user,
-        admin.set_password,
-        admin.grant,
-        admin.protect,
-        admin.list_grants,
-        admin.revoke_grant,
-        admin.list_protected,
-        admin.unprotect,
-        admin.list_tokens,
-        admin.create_token,
-        admin.revoke_token,
+        *search.HANDLERS,
+        *exports.HANDLERS,
+        *admin.HANDLERS,
         workflow.list_alerts,
         workflow.get_alert,
         workflow.alert_matches,
@@ -114,8 +103,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         monitor.group_series,
         monitor.group_top_words,
         monitor.employee_metrics,
-        access_log.search_access_log,
-        access_log.verify_access_log,
+        *access_log.HANDLERS,
         handover.list_cases,
         handover.open_case,
         handover.show_case,
@@ -129,6 +117,10 @@ def route_handlers() -> list[ControllerRouterHandler]:
         handover.sign_off,
         directory.start_directory_sync,
         directory.directory_status,
+        *review.HANDLERS,
+        *retention.HANDLERS,
+        *integrity.HANDLERS,
+        *completeness.HANDLERS,
         docs.assets_router(),
         *FEATURE_ROUTES,
         *console.routes(),  # the web console under /console (fails clearly if its assets are not built)
@@ -149,10 +141,39 @@ PROBLEM_STATUSES = {
 }
 
 
+SEPARATORS = re.compile(r"[!#$%&'*+\-.^_`|~:]+")  # as Litestar cleans its operation ids
+
+
+def _operation_id_of(name: str) -> OperationIDCreator:
+    """Litestar's own operation id (path components, then the method when the handler
+    serves several, then the function), computed from the function's real name."""
+
+    def operation_id(handler: HTTPRouteHandler, method: Method, components: list[str | PathParameterDefinition]) -> str:
+        own = name.title() if len(handler.http_methods) == 1 else method.title() + name.title()
+        path = ""
+        for component in (c.name if isinstance(c, PathParameterDefinition) else c for c in components):
+            if component.title() not in path:
+                path += component.title()
+        return SEPARATORS.sub("", path + own)
+
+    return operation_id
+
+
 def _document_problems(handlers: Sequence[ControllerRouterHandler]) -> None:
-    """Every operation may answer with these problems; say so in the OpenAPI document."""
+    """Every operation may answer with these problems; say so in the OpenAPI document.
+
+    The summary, description and operation id are taken from the handler function now:
+    once registered, a sync handler that shares its path with another method is wrapped
+    to run in a thread, and Litestar would name and describe the wrapper instead."""
     for handler in handlers:
         if isinstance(handler, HTTPRouteHandler):
+            name = handler.fn.__name__
+            if handler.summary is None:
+                handler.summary = "".join(part.title() for part in name.split("_"))
+            if handler.description is None and handler.fn.__doc__:
+                handler.description = inspect.cleandoc(handler.fn.__doc__)
+            if handler.operation_id is None:
+                handler.operation_id = _operation_id_of(name)
             documented = dict(handler.responses or {})
             for status, description in PROBLEM_STATUSES.items():
                 documented.setdefault(status, ResponseSpec(Problem, description=description, media_type=PROBLEM_JSON))

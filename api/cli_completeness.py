@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,16 +20,16 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from api.cli_support import open_context
+from api.cli_support import open_context, transaction
 from api.context import AppContext
 from archive.clock import utcnow
 from archive.completeness import service
 from archive.completeness.alerts import AlertSnapshot, CompletenessThresholds, assess, open_alerts
+from archive.completeness.report import completeness_report, coverage_of_days
 from archive.completeness.service import CoverageReport, GapSummary, LagReport, SeqGap
 from archive.consent import service as consent_service
 from archive.errors import ArchiveError
 from archive.wecom.client import DEFAULT_API_BASE_URL, BlockingWeComClient, WeComClient
-from config.database import session_scope
 from config.settings import ConfigError
 
 API_BASE_URL_ENV = "WECOM_AUDIT_WECOM__API_BASE_URL"
@@ -70,7 +70,7 @@ def register(
     ) -> None:
         """Seq gaps, lag behind WeCom, coverage of the members with the archiving licence, open alerts."""
         try:
-            zone_info = ZoneInfo(zone)
+            ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
             raise _fail(f"Unknown time zone {zone!r}.", "use an IANA name such as Asia/Shanghai") from None
         context = make_context()
@@ -92,19 +92,16 @@ def register(
                 except ArchiveError as exc:  # shown below; the other sections need no WeCom
                     permit_error = exc
             now = utcnow()
-            since = _local_midnight(now.astimezone(zone_info).date() - timedelta(days=days - 1), zone_info)
-            with session_scope(context.session_factory) as session:
+            with transaction(context) as session:
                 corp_id = corp_settings.corp_id
-                summary = service.gap_summary(session, corp_id)
-                gap_list = service.gaps(session, corp_id, limit=gap_limit)
-                lag = service.lag(session, corp_id, now)
+                found = completeness_report(session, corp_id, now, gap_limit=gap_limit, thresholds=thresholds)
                 report = (
                     None
                     if permitted is None
-                    else service.coverage(session, corp_id, permitted, since=since, until=now, zone=zone)
+                    else coverage_of_days(session, corp_id, permitted, now=now, days=days, zone=zone)
                 )
-                alerts = open_alerts(session, corp_id)
-                consent = consent_service.coverage(session, corp_id)
+            summary, gap_list, lag = found.gaps, found.first_gaps, found.lag
+            alerts, consent = found.open_alerts, found.consent
         except ConfigError as exc:
             raise _fail(str(exc)) from None
         finally:
@@ -292,10 +289,6 @@ def _hours(seconds: float | None) -> str:
 
 def _age(now: datetime, moment: datetime | None) -> float | None:
     return None if moment is None else max(0.0, (now - moment).total_seconds())
-
-
-def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(), tzinfo=zone)
 
 
 def _json_value(value: object) -> str:

@@ -18,13 +18,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from api.cli_support import fail, open_context
 from api.context import AppContext
-from archive.clock import utcnow
 from archive.errors import ArchiveError
-from archive.integrity.checkpoints import checkpoint_path, write_checkpoint
+from archive.integrity.checkpoints import checkpoint_path
 from archive.integrity.export import export, verify_export
-from archive.integrity.jobs import checkpoint_all
-from archive.integrity.verify import VerifyReport, verify
-from config.database import session_scope
+from archive.integrity.jobs import checkpoint_corps
+from archive.integrity.verify import VerifyReport, verify_corp
 from config.logs import configure_logging
 from config.settings import ConfigError, Settings, load_settings
 
@@ -64,10 +62,10 @@ def _verify_with_progress(context: AppContext, corp_id: str) -> VerifyReport:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=True) as progress:
         task = progress.add_task(f"Verifying {corp_id}", total=None)
-        return verify(
+        return verify_corp(
             context.session_factory,
+            context.settings,
             corp_id,
-            checkpoint_file=checkpoint_path(context.settings, corp_id),
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
 
@@ -136,12 +134,7 @@ def checkpoint_command(corp: CorpOption = None) -> None:
     context = open_context()
     try:
         context.migrate()
-        if corp:
-            with session_scope(context.session_factory) as session:
-                path = _guarded(lambda: checkpoint_path(context.settings, corp))
-                written = {corp: _guarded(lambda: write_checkpoint(session, corp, utcnow(), path))}
-        else:
-            written = _guarded(lambda: checkpoint_all(context.session_factory, context.settings))
+        written = _guarded(lambda: checkpoint_corps(context.session_factory, context.settings, corp or None))
     finally:
         context.close()
     for corp_id, checkpoint in written.items():

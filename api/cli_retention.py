@@ -15,12 +15,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.cli_support import fail, open_context
+from api.cli_support import fail, open_context, transaction
 from archive.clock import utcnow
 from archive.retention.disposition import DispositionReport, dispose
 from archive.retention.service import Actor, RetentionService, years_to_days
 from archive.retention.views import HoldView, PolicyScope
-from config.database import session_scope
 
 if TYPE_CHECKING:
     from api.context import AppContext
@@ -59,7 +58,7 @@ def _with_service(corp: str | None, action: Callable[[RetentionService], T]) -> 
         context.migrate()
 
         def run() -> T:
-            with session_scope(context.session_factory) as session:
+            with transaction(context) as session:
                 return action(RetentionService(session, corp_id))
 
         result: T = cli._run_guarded(run)

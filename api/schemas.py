@@ -89,6 +89,11 @@ class UserCreate(msgspec.Struct, frozen=True):
     scope_all: bool = False
     # [corp_id, dept_id] pairs: the user reads chats of these department subtrees.
     departments: list[tuple[Annotated[str, msgspec.Meta(max_length=64)], Id]] = msgspec.field(default_factory=list)
+    # The WeCom member the account belongs to: it is granted at once the conversations the
+    # member inherited through handover cases, and later ones as they are granted.
+    wecom_userid: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+    # The corp of wecom_userid (default: the configured one).
+    corp_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
 
 
 class UserUpdate(msgspec.Struct, frozen=True):
@@ -279,18 +284,8 @@ class SearchHitOut(msgspec.Struct, frozen=True):
 def search_hit_out(hit: SearchHit, names: Names) -> SearchHitOut:
     """A search hit with its sender's and room's names (the API's and the export's shape)."""
     sender = names.of(hit.sender)
-    return SearchHitOut(
-        hit.message_id,
-        hit.msgid,
-        hit.corp_id,
-        hit.conversation_id,
-        hit.roomid,
-        hit.msgtime,
-        hit.sender,
-        hit.msgtype,
-        hit.text,
-        list(hit.highlights),
-        hit.score,
+    return msgspec.structs.replace(
+        msgspec.convert(hit, SearchHitOut, from_attributes=True),
         sender_name=sender.label,
         sender_synced=sender.synced,
         room_name=names.label(hit.roomid) if hit.roomid else None,
@@ -309,6 +304,21 @@ class SearchResultOut(msgspec.Struct, frozen=True):
     total: int
     next_cursor: str | None
     facets: dict[str, list[SearchFacetValue]]
+
+
+class SavedSearchIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A query in the search language to keep under a name (the name's previous query is
+    replaced)."""
+
+    name: str
+    query: str
+
+
+class SavedSearchOut(msgspec.Struct, frozen=True):
+    id: int
+    name: str
+    query: str
+    created_at: datetime
 
 
 # --- access log and operations ------------------------------------------------------------
@@ -344,6 +354,20 @@ class AccessLogVerifyOut(msgspec.Struct, frozen=True):
     checkpoints_checked: int = 0
     # The row from which the log is HMAC-signed (keyed mode), if it is.
     keyed_from: int | None = None
+
+
+class AccessLogCheckpointOut(msgspec.Struct, frozen=True):
+    position: int
+    head_hash: str
+    keyed_from: int | None
+    created_at: datetime
+
+
+class AccessLogCheckpointed(msgspec.Struct, frozen=True):
+    report: AccessLogVerifyOut
+    # None when the chain is broken (then nothing is checkpointed), no anchor file is
+    # configured or the head has not moved since the last checkpoint.
+    checkpoint: AccessLogCheckpointOut | None
 
 
 class ReadyCheck(msgspec.Struct, frozen=True):

@@ -77,6 +77,11 @@ def write_checkpoint(session: Session, corp_id: str, now: datetime, checkpoint_f
     return checkpoint
 
 
+def list_checkpoints(session: Session, corp_id: str) -> list[Checkpoint]:
+    """The corp's checkpoints in the database, oldest first."""
+    return repository.checkpoints(session, corp_id)
+
+
 def checkpoint_line(checkpoint: Checkpoint) -> CheckpointLine:
     return CheckpointLine(
         id=checkpoint.id,

@@ -12,6 +12,18 @@ from config.database import session_scope
 from config.settings import Settings
 
 
+def checkpoint_corps(
+    session_factory: sessionmaker[Session], settings: Settings, corp_id: str | None = None, *, clock: Clock = utcnow
+) -> dict[str, Checkpoint | None]:
+    """Checkpoint ``corp_id``'s chain, or every chain when it is None (``wecom-audit
+    checkpoint``, ``POST /api/v1/integrity/checkpoints``); corp id → the checkpoint written."""
+    if corp_id is None:
+        return checkpoint_all(session_factory, settings, clock=clock)
+    path = checkpoint_path(settings, corp_id)
+    with session_scope(session_factory) as session:
+        return {corp_id: write_checkpoint(session, corp_id, clock(), path)}
+
+
 def checkpoint_all(
     session_factory: sessionmaker[Session], settings: Settings, *, clock: Clock = utcnow
 ) -> dict[str, Checkpoint | None]:

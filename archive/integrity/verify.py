@@ -32,13 +32,21 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive.clock import Clock, utcnow
+from archive.corps import NoCorpError, corps_in_question
 from archive.integrity import canonical, repository
 from archive.integrity.canonical import Evidence
-from archive.integrity.checkpoints import CheckpointLine, checkpoint_line, read_checkpoint_lines, write_checkpoint
+from archive.integrity.checkpoints import (
+    CheckpointLine,
+    checkpoint_line,
+    checkpoint_path,
+    read_checkpoint_lines,
+    write_checkpoint,
+)
 from archive.integrity.repository import Checkpoint, Head, LinkRow
 from archive.messages import ParseError, parse_message
 from config.database import session_scope
 from config.logs import get_logger
+from config.settings import Settings
 
 log = get_logger("archive.integrity")
 
@@ -92,6 +100,9 @@ class VerifyReport:
     # The checkpoint written after the chain verified (None if broken or unchanged).
     checkpoint: Checkpoint | None = None
     duration_s: float = 0.0
+    # A bounded run checks the links of these positions only (None: the whole chain).
+    from_position: int | None = None
+    to_position: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -126,8 +137,14 @@ def verify(
     progress: Progress | None = None,
     clock: Clock = utcnow,
     chunk: int = VERIFY_CHUNK,
+    positions: tuple[int, int | None] | None = None,
 ) -> VerifyReport:
-    """Recompute the corp's chain; on success, checkpoint its head."""
+    """Recompute the corp's chain; on success, checkpoint its head.
+
+    ``positions`` (first, last or None for the head) bounds the run to those links: each is
+    checked against the link before it and the checkpoints at its position, but the head,
+    unlinked messages and the checkpoint file are left to a whole run, and no checkpoint is
+    written."""
     started = time.monotonic()
     report = VerifyReport(corp_id)
     # File before rows before head: every checkpoint read then lies within the head read.
@@ -137,18 +154,50 @@ def verify(
         walk = _Walk(repository.read_head(session, corp_id))
         report.head_position = walk.head.position
         _index_anchors(walk, rows, lines)
-        report.broken = (
-            _walk_links(session, corp_id, walk, report, progress, chunk)
-            or _check_head(session, corp_id, walk)
-            or _check_unlinked(session, corp_id)
-            or _check_file(corp_id, rows, lines)
-        )
-    if report.ok:
+        if positions is None:
+            report.broken = (
+                _walk_links(session, corp_id, walk, report, progress, chunk, walk.head.position)
+                or _check_head(session, corp_id, walk)
+                or _check_unlinked(session, corp_id)
+                or _check_file(corp_id, rows, lines)
+            )
+        else:
+            first, last = positions
+            end = walk.head.position if last is None else min(last, walk.head.position)
+            report.from_position, report.to_position = first, end
+            report.broken = _start_at(session, corp_id, walk, first) or _walk_links(
+                session, corp_id, walk, report, progress, chunk, end
+            )
+    if report.ok and positions is None:
         with session_scope(session_factory) as session:
             report.checkpoint = write_checkpoint(session, corp_id, clock(), checkpoint_file)
     report.duration_s = round(time.monotonic() - started, 3)
     _log(report)
     return report
+
+
+def verify_corp(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    corp_id: str | None = None,
+    *,
+    progress: Progress | None = None,
+    clock: Clock = utcnow,
+    positions: tuple[int, int | None] | None = None,
+) -> VerifyReport:
+    """:func:`verify` of one corp (the first configured one when ``corp_id`` is None), with
+    its checkpoint file in the data directory (``wecom-audit verify``, the API)."""
+    corp = next(iter(corps_in_question(settings, corp_id)), None)
+    if corp is None:
+        raise NoCorpError("no corp is configured", hint="pass the corp id (corp_id)")
+    return verify(
+        session_factory,
+        corp,
+        checkpoint_file=checkpoint_path(settings, corp),
+        progress=progress,
+        clock=clock,
+        positions=positions,
+    )
 
 
 def _index_anchors(walk: _Walk, rows: Iterable[Checkpoint], lines: Iterable[tuple[int, CheckpointLine | None]]) -> None:
@@ -162,13 +211,33 @@ def _index_anchors(walk: _Walk, rows: Iterable[Checkpoint], lines: Iterable[tupl
         walk.anchors.setdefault(anchor.position, []).append(anchor)
 
 
+def _start_at(session: Session, corp_id: str, walk: _Walk, first: int) -> Break | None:
+    """Start a bounded walk after the link before ``first`` (taken as it is)."""
+    if first <= 1:
+        return None
+    if first - 1 >= walk.head.position:
+        walk.position = first - 1  # at or beyond the head: nothing to check
+        return None
+    before = repository.links_after(session, corp_id, first - 2, first - 1, 1)
+    if not before or before[0].position != first - 1:
+        return Break(Check.LINK_MISSING, first - 1, None, None, "no link at this position")
+    walk.position, walk.prev_hash = before[0].position, before[0].record_hash
+    return None
+
+
 def _walk_links(
-    session: Session, corp_id: str, walk: _Walk, report: VerifyReport, progress: Progress | None, chunk: int
+    session: Session,
+    corp_id: str,
+    walk: _Walk,
+    report: VerifyReport,
+    progress: Progress | None,
+    chunk: int,
+    end: int,
 ) -> Break | None:
     if progress:
-        progress(0, walk.head.position)
-    while walk.position < walk.head.position:
-        links = repository.links_after(session, corp_id, walk.position, walk.head.position, chunk)
+        progress(0, end)
+    while walk.position < end:
+        links = repository.links_after(session, corp_id, walk.position, end, chunk)
         if not links:
             return Break(Check.LINK_MISSING, walk.position + 1, None, None, "no link at or after this position")
         live = [link.message_id for link in links if link.disposed_at is None and link.message_id is not None]
@@ -185,7 +254,7 @@ def _walk_links(
             report.checkpoints_checked += len(walk.anchors.get(link.position, ()))
             walk.position, walk.prev_hash = link.position, link.record_hash
         if progress:
-            progress(walk.position, walk.head.position)
+            progress(walk.position, end)
     return None
 
 

@@ -73,6 +73,29 @@ def years_to_days(years: int) -> int:
     return years * DAYS_PER_YEAR + math.ceil(years / 4)
 
 
+def retain_days_of(days: int | None, years: int | None) -> int:
+    """A retention period given as exactly one of days and years, in days."""
+    if (days is None) == (years is None):
+        raise InvalidRetentionRuleError("give exactly one of days and years")
+    return days if days is not None else years_to_days(years or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class CorpRetention:
+    """A corp's retention at a glance: its policies, active holds and latest disposition runs."""
+
+    corp_id: str
+    policies: list[PolicyView]
+    holds: list[HoldView]
+    runs: list[RunView]
+
+
+def corp_retention(session: Session, corp_id: str, *, runs: int = 5, clock: Clock = utcnow) -> CorpRetention:
+    """What the settings page shows of one corp's retention."""
+    service = RetentionService(session, corp_id, clock)
+    return CorpRetention(corp_id, service.policies(), service.holds(), service.runs(limit=runs))
+
+
 class RetentionService:
     """Policies, holds and their history for one corp, inside the caller's transaction."""
 

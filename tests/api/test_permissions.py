@@ -196,6 +196,15 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
         ),
     ],
     ("GET", "/api/v1/search"): [Probe(allowed(CONTENT), query="q=&limit=5")],  # scope filters hits: see test_search
+    ("GET", "/api/v1/search/saved"): [Probe(allowed(CONTENT))],  # each sees only their own
+    ("POST", "/api/v1/search/saved"): [
+        Probe(allowed(CONTENT), body=lambda _e, actor: {"name": f"probe-{actor}", "query": "加微信"})
+    ],
+    ("DELETE", "/api/v1/search/saved/{saved_id:int}"): [
+        Probe(allowed(CONTENT, 404), path={"saved_id": literal(999_999)})  # another's or none: 404
+    ],
+    # Needs no database and no permission beyond being signed in; a JSON body is refused.
+    ("POST", "/api/v1/exports/verify"): [Probe(allowed(SIGNED_IN, 400), body=literal({}))],
     # Scope filters the records (see tests/api/test_consent_api.py).
     ("GET", "/api/v1/consent"): [Probe(allowed(CONTENT), query="customer=wmPROBE")],
     ("GET", "/api/v1/consent/{external_userid:str}"): [
@@ -303,6 +312,67 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
     ],
     ("GET", "/api/v1/access-log"): [Probe(allowed(AUDITORS))],
     ("GET", "/api/v1/access-log/verify"): [Probe(allowed(AUDITORS))],
+    ("POST", "/api/v1/access-log/checkpoints"): [Probe(allowed(AUDITORS))],
+    # Bulk review, notifications, samples and routing (API parity with the console and the CLI).
+    ("POST", "/api/v1/alerts/review"): [
+        Probe(
+            allowed(ALERT_READERS), body=lambda env, _a: {"ids": [env.world.in_alert], "action": "note", "note": "x"}
+        ),
+        Probe(
+            {**allowed(ALERT_READERS), REVIEWER: 403},
+            body=lambda env, _a: {"ids": [env.world.out_alert], "action": "note", "note": "x"},
+        ),
+    ],
+    ("GET", "/api/v1/alerts/{alert_id:int}/notifications"): [
+        Probe(allowed(ALERT_READERS), path={"alert_id": world_value("in_alert")}),
+        Probe({**allowed(ALERT_READERS), REVIEWER: 403}, path={"alert_id": world_value("out_alert")}),
+    ],
+    ("GET", "/api/v1/alerts/samples"): [Probe(allowed(ALERT_READERS))],
+    ("POST", "/api/v1/alerts/samples"): [Probe(allowed(ALERT_READERS), body=literal({"day": "2000-01-01"}))],
+    ("POST", "/api/v1/alerts/samples/{sample_id:int}/complete"): [
+        Probe(allowed(frozenset()), path={"sample_id": literal(999_999)}, body=literal({}))  # missing = out of scope
+    ],
+    ("GET", "/api/v1/alerts/routes"): [Probe(allowed(RULE_READERS))],
+    ("POST", "/api/v1/alerts/routes"): [
+        Probe(
+            allowed(RULE_WRITERS, 201),
+            body=lambda _e, actor: {"name": f"route-{actor}", "targets": ["email:d@example.com"]},
+        )
+    ],
+    ("DELETE", "/api/v1/alerts/routes/{name:str}"): [
+        Probe(allowed(RULE_WRITERS, 404), path={"name": literal("no-such-route")})
+    ],
+    ("POST", "/api/v1/notifications/deliver"): [Probe(allowed(RULE_WRITERS))],
+    # Retention, integrity and completeness (API parity with the settings page and the CLI).
+    ("GET", "/api/v1/archive/completeness/{corp_id:str}"): [
+        Probe(allowed(ARCHIVE), path={"corp_id": literal("probe-corp")})
+    ],
+    # Coverage asks WeCom for the permit list: a corp that is not configured is a 404 before that.
+    ("GET", "/api/v1/archive/completeness/{corp_id:str}/coverage"): [
+        Probe(allowed(ARCHIVE, 404), path={"corp_id": literal("probe-corp")})
+    ],
+    ("POST", "/api/v1/integrity/verify"): [Probe(allowed(ARCHIVE), body=literal({}))],
+    ("GET", "/api/v1/integrity/checkpoints"): [Probe(allowed(ARCHIVE))],
+    ("POST", "/api/v1/integrity/checkpoints"): [Probe(allowed(ARCHIVE, 201), body=literal({}))],
+    ("GET", "/api/v1/retention/policies"): [Probe(allowed(ADMINS))],
+    ("POST", "/api/v1/retention/policies"): [
+        Probe(allowed(ADMINS, 201), body=literal({"scope": "chat:group", "days": 3650}))
+    ],
+    ("PUT", "/api/v1/retention/policies/{policy_id:int}/days"): [
+        Probe(allowed(ADMINS, 404), path={"policy_id": literal(999_999)}, body=literal({"days": 30, "reason": "probe"}))
+    ],
+    ("POST", "/api/v1/retention/policies/{policy_id:int}/lock"): [
+        Probe(allowed(ADMINS, 404), path={"policy_id": literal(999_999)}, body=literal({}))
+    ],
+    ("GET", "/api/v1/retention/holds"): [Probe(allowed(ADMINS))],
+    ("POST", "/api/v1/retention/holds"): [
+        Probe(allowed(ADMINS, 201), body=literal({"subjects": [["employee", "probe"]]}))
+    ],
+    ("POST", "/api/v1/retention/holds/{hold_id:int}/release"): [
+        Probe(allowed(ADMINS, 404), path={"hold_id": literal(999_999)}, body=literal({"reason": "probe"}))
+    ],
+    ("GET", "/api/v1/retention/history"): [Probe(allowed(ADMINS))],
+    ("GET", "/api/v1/retention/runs"): [Probe(allowed(ADMINS))],
     # Handover cases (tests/api/handover_probes.py): the manager's scope covers the "in" case
     # only; WeCom's customer-contact API is not configured here, so steps that call it
     # answer 503 once the caller is past the guards and the scope.

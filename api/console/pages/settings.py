@@ -10,29 +10,30 @@ secret is ever rendered (secrets show only as "set")."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Annotated, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
+import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
+from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
 from api.console.nav import CONSOLE_PATH
-from api.console.pages.formdata import Form, back, corp_ids, in_thread, read_form
+from api.console.pages.formdata import FORM_BODY, Form, back, corp_ids
 from api.console.render import render
 from api.scheduler import PullScheduler
 from archive.errors import ArchiveError
 from archive.retention.errors import RetentionError
 from archive.retention.rules import CHAT_TYPES
-from archive.retention.service import Actor, RetentionService
-from archive.retention.views import HoldView, PolicyScope, PolicyView, RunView
+from archive.retention.service import Actor, RetentionService, corp_retention
+from archive.retention.views import PolicyScope
 from audit.errors import Conflict
-from audit.security.principal import Principal
 from audit.security.roles import Permission
-from config.database import session_scope
 from config.settings import redact_url
 
 ADMIN = [signed_in(Permission.USERS_ADMIN)]
@@ -136,14 +137,6 @@ class KeyRow:
 
 
 @dataclass(frozen=True)
-class CorpRetention:
-    corp_id: str
-    policies: list[PolicyView]
-    holds: list[HoldView]
-    runs: list[RunView]
-
-
-@dataclass(frozen=True)
 class Job:
     id: str
     seconds: float
@@ -201,7 +194,7 @@ def every(seconds: float) -> str:
 
 
 @get("/settings", guards=ADMIN, sync_to_thread=True)
-def settings_page(request: Request[Any, Any, Any], saved: FromQuery[bool] = False) -> Response[str]:
+def settings_page(request: Request[Any, Any, Any], db: Session, saved: FromQuery[bool] = False) -> Response[str]:
     context = context_of(request)
     settings = context.settings
     corps = [
@@ -214,13 +207,7 @@ def settings_page(request: Request[Any, Any, Any], saved: FromQuery[bool] = Fals
         for corp in settings.corps()
     ]
     keys = {corp.corp_id: _keys(context, corp.corp_id) for corp in corps}
-    retention = []
-    with session_scope(context.session_factory) as session:
-        for corp in corps:
-            service = RetentionService(session, corp.corp_id)
-            retention.append(
-                CorpRetention(corp.corp_id, service.policies(), service.holds(), service.runs(limit=RUNS_SHOWN))
-            )
+    retention = [corp_retention(db, corp.corp_id, runs=RUNS_SHOWN) for corp in corps]
     search = settings.search
     return render(
         request,
@@ -244,15 +231,34 @@ def settings_page(request: Request[Any, Any, Any], saved: FromQuery[bool] = Fals
     )
 
 
-def _retention(request: Request[Any, Any, Any], form: Form, principal: Principal, change: Any) -> None:
-    """One retention change by the caller (an admin: this page needs ``users:admin``)."""
-    with session_scope(context_of(request).session_factory) as session:
-        corps = corp_ids(request, session)
-        corp = form.text("corp") if form.text("corp") in corps else (corps[0] if corps else "")
-        try:
-            change(RetentionService(session, corp), Actor(principal.username, is_admin=True))
-        except RetentionError as exc:  # refused by the retention rules: the message says which
-            raise Conflict(str(exc)) from None
+class PolicyForm(msgspec.Struct):
+    """The fields of the settings page's retention forms (each form posts some of them)."""
+
+    corp: str = ""
+    scope: str = ""
+    department: str = ""
+    chat_type: str = ""
+    name: str = ""
+    days: str = ""
+    reason: str = ""
+
+
+def _form(data: PolicyForm) -> Form:
+    return Form({key: [value] for key, value in msgspec.structs.asdict(data).items()}, {})
+
+
+def _retention(
+    request: Request[Any, Any, Any], db: Session, form: Form, change: Callable[[RetentionService, Actor], object]
+) -> Redirect:
+    """One retention change by the caller (an admin: this page needs ``users:admin``), then
+    back to the page."""
+    corps = corp_ids(request, db)
+    corp = form.text("corp") if form.text("corp") in corps else (corps[0] if corps else "")
+    try:
+        change(RetentionService(db, corp), Actor(principal_of(request).username, is_admin=True))
+    except RetentionError as exc:  # refused by the retention rules: the message says which
+        raise Conflict(str(exc)) from None
+    return back(f"{CONSOLE_PATH}/settings", saved=1)
 
 
 def _days(form: Form) -> int:
@@ -262,9 +268,9 @@ def _days(form: Form) -> int:
     return days
 
 
-@post("/settings/retention", guards=ADMIN, status_code=303)
-async def add_policy(request: Request[Any, Any, Any]) -> Redirect:
-    form, principal = await read_form(request), principal_of(request)
+@post("/settings/retention", guards=ADMIN, sync_to_thread=True, status_code=303)
+def add_policy(request: Request[Any, Any, Any], db: Session, data: Annotated[PolicyForm, FORM_BODY]) -> Redirect:
+    form = _form(data)
     kind = form.text("scope")
     text = {"department": f"department:{form.text('department')}", "chat": f"chat:{form.text('chat_type')}"}
     days, reason = _days(form), form.text("reason") or None
@@ -273,28 +279,25 @@ async def add_policy(request: Request[Any, Any, Any]) -> Redirect:
         scope = PolicyScope.parse(text.get(kind, "corp"))
         service.create_policy(actor, scope, days, name=form.text("name") or None, reason=reason)
 
-    await in_thread(lambda: _retention(request, form, principal, change))
-    return back(f"{CONSOLE_PATH}/settings", saved=1)
+    return _retention(request, db, form, change)
 
 
-@post("/settings/retention/{policy_id:int}/days", guards=ADMIN, status_code=303)
-async def set_policy_days(request: Request[Any, Any, Any], policy_id: FromPath[int]) -> Redirect:
-    form, principal = await read_form(request), principal_of(request)
+@post("/settings/retention/{policy_id:int}/days", guards=ADMIN, sync_to_thread=True, status_code=303)
+def set_policy_days(
+    request: Request[Any, Any, Any], db: Session, policy_id: FromPath[int], data: Annotated[PolicyForm, FORM_BODY]
+) -> Redirect:
+    form = _form(data)
     days, reason = _days(form), form.text("reason") or None
-    await in_thread(
-        lambda: _retention(request, form, principal, lambda s, a: s.set_policy_days(a, policy_id, days, reason=reason))
-    )
-    return back(f"{CONSOLE_PATH}/settings", saved=1)
+    return _retention(request, db, form, lambda s, a: s.set_policy_days(a, policy_id, days, reason=reason))
 
 
-@post("/settings/retention/{policy_id:int}/lock", guards=ADMIN, status_code=303)
-async def lock_policy(request: Request[Any, Any, Any], policy_id: FromPath[int]) -> Redirect:
-    form, principal = await read_form(request), principal_of(request)
+@post("/settings/retention/{policy_id:int}/lock", guards=ADMIN, sync_to_thread=True, status_code=303)
+def lock_policy(
+    request: Request[Any, Any, Any], db: Session, policy_id: FromPath[int], data: Annotated[PolicyForm, FORM_BODY]
+) -> Redirect:
+    form = _form(data)
     reason = form.text("reason") or None
-    await in_thread(
-        lambda: _retention(request, form, principal, lambda s, a: s.lock_policy(a, policy_id, reason=reason))
-    )
-    return back(f"{CONSOLE_PATH}/settings", saved=1)
+    return _retention(request, db, form, lambda s, a: s.lock_policy(a, policy_id, reason=reason))
 
 
 HANDLERS = [settings_page, add_policy, set_policy_days, lock_policy]
