@@ -1,10 +1,9 @@
 """The consent panel (同意会话存档) of the conversation view and the handover dossier: is
 the customer's consent 已同意/未同意/未知, since when, and its history (``archive.consent``).
 
-The conversation view reads the panel inside the request that already passed the access
-gate for that conversation (its records belong to the conversation: same scope, and the
-conversation read is logged). The dossier reads a customer's records through the gate,
-scope-filtered and logged like ``GET /api/v1/consent``. Template: ``_consent.html``.
+The conversation view's records come with the conversation read (``audit.access.content``:
+same scope, and the conversation read is logged). The dossier reads a customer's records
+through the gate, scope-filtered and logged like ``GET /api/v1/consent``. Template: ``_consent.html``.
 """
 
 from __future__ import annotations
@@ -13,16 +12,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.auth.guards import context_of
 from api.console import i18n
 from api.console.people import people_of
-from api.routes.consent import scoped_ledger
-from api.routes.content import through_gate
-from archive.consent import service
+from api.routes.content import reader_of
 from archive.consent.service import ConsentRecord
 from archive.directory.names import Names
-from archive.models import Conversation
-from config.database import session_scope
+from audit.events import consent as consent_reads
 
 MESSAGES = {
     "consent.title": ("存档同意情况", "Consent to archiving"),
@@ -49,24 +44,16 @@ MESSAGES = {
 i18n.merge(MESSAGES)  # a panel, not a page: it registers its texts itself
 
 
-def for_conversation(session: Session, conversation_id: int) -> list[ConsentRecord]:
-    """The consent records of a conversation the caller was just allowed to read."""
-    conversation = session.get(Conversation, conversation_id)
-    return [] if conversation is None else service.for_conversation(session, conversation)
-
-
 def for_customer(request: Any, corp_id: str, external_userid: str) -> list[ConsentRecord]:
     """A customer's consent records in the caller's scope, through the gate (logged)."""
     target = {"corp_id": corp_id, "customer": external_userid, "room": None}
-    return through_gate(
-        request,
-        "content.consent",
+    return reader_of(request).through(
+        consent_reads.ACTION,
         target,
-        lambda gate: scoped_ledger(gate, corp_id, customer=external_userid, room=None),
+        lambda gate: consent_reads.scoped_ledger(gate, corp_id, customer=external_userid, room=None),
     )
 
 
-def names_of(request: Any, records: list[ConsentRecord]) -> Names:
+def names_of(db: Session, records: list[ConsentRecord]) -> Names:
     """The members and groups the records name (the panel shows them by name)."""
-    with session_scope(context_of(request).session_factory) as session:
-        return people_of(session, {record.party for record in records})
+    return people_of(db, {record.party for record in records})

@@ -25,9 +25,10 @@ from litestar import Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.params import FromPath
 
+from api.unit_of_work import transaction
 from archive.clock import utcnow
 from archive.consent.service import record_approval
-from archive.directory.service import FOLLOW_ENDED_BY, record_departure, record_follow_ended, record_move
+from archive.directory.service import callback_departments, record_member_change
 from archive.wecom.callback_crypto import (
     MAX_CALLBACK_XML_BYTES,
     CallbackCrypto,
@@ -35,8 +36,7 @@ from archive.wecom.callback_crypto import (
     ReplayGuard,
     parse_callback_fields,
 )
-from audit.events.service import record_contact_event
-from config.database import session_scope
+from audit.events.service import record_contact_change
 from config.logs import get_logger
 from config.settings import ConfigError, Settings
 
@@ -168,7 +168,7 @@ def handle_event(state: Any, event: dict[str, str]) -> None:
             # confirms them and then changes nothing); other fields wait for that sync.
             _record_member_change(state, corp_id, change, event)
         elif name == "change_external_contact" and change == "msg_audit_approved":
-            with session_scope(state["context"].session_factory) as session:
+            with transaction(state["context"]) as session:
                 record_approval(
                     session,
                     corp_id,
@@ -179,29 +179,19 @@ def handle_event(state: Any, event: dict[str, str]) -> None:
                 )
             log.info("wecom.callback.consent_approved", corp_id=corp_id)
         elif name == "change_external_contact" and change in CONTACT_CHANGES:
-            context = state["context"]
-            with session_scope(context.session_factory) as session:
-                record_contact_event(
+            with transaction(state["context"]) as session:
+                record_contact_change(
                     session,
                     corp_id=corp_id,
                     change_type=change,
                     user_id=event.get("UserID", ""),
                     external_user_id=event.get("ExternalUserID", ""),
                     fail_reason=event.get("FailReason") or None,
+                    source=event.get("Source") or None,
                     occurred_at=_created_at(event.get("CreateTime", "")),
                     raw=event,
+                    now=utcnow(),
                 )
-                if change in FOLLOW_ENDED_BY:  # who ended the follow and when: only the callback knows
-                    record_follow_ended(
-                        session,
-                        corp_id,
-                        event.get("UserID", ""),
-                        event.get("ExternalUserID", ""),
-                        change_type=change,
-                        occurred_at=_created_at(event.get("CreateTime", "")),
-                        now=utcnow(),
-                        source=event.get("Source") or None,
-                    )
             log.info("wecom.callback.contact_event", corp_id=corp_id, change_type=change)
         elif not directory_change:
             log.info("wecom.callback.ignored", event_name=name[:64], change_type=change[:64])
@@ -218,18 +208,19 @@ def handle_event(state: Any, event: dict[str, str]) -> None:
 
 
 def _record_member_change(state: Any, corp_id: str, change: str, event: dict[str, str]) -> None:
-    userid, occurred_at = event.get("UserID", ""), _created_at(event.get("CreateTime", ""))
-    # UNCERTAIN (spec §6.7a): ``Department`` lists the member's department ids, comma separated,
-    # and only when they changed; a value that does not parse is left to the sync.
-    departments = [part.strip() for part in event.get("Department", "").split(",") if part.strip()]
-    if change == "update_user" and not (departments and all(part.isdigit() for part in departments)):
-        return
-    with session_scope(state["context"].session_factory) as session:
-        if change == "delete_user":
-            applied = record_departure(session, corp_id, userid, occurred_at=occurred_at, now=utcnow())
-        else:
-            ids = [int(part) for part in departments]
-            applied = record_move(session, corp_id, userid, ids, occurred_at=occurred_at, now=utcnow())
+    departments = callback_departments(event.get("Department", "")) if change == "update_user" else []
+    if departments is None:
+        return  # a value that does not parse is left to the sync
+    with transaction(state["context"]) as session:
+        applied = record_member_change(
+            session,
+            corp_id,
+            change,
+            event.get("UserID", ""),
+            departments,
+            occurred_at=_created_at(event.get("CreateTime", "")),
+            now=utcnow(),
+        )
     log.info("wecom.callback.member_change", corp_id=corp_id, change_type=change, applied=applied)
 
 

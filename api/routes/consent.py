@@ -4,7 +4,8 @@ per member and per customer group, with the history of each (``archive.consent``
 Consent is content-adjacent (it says who talked with whom and when), so reads go through
 the access gate like conversations: ``content:read``, a purpose, the caller's data scope
 (a record is shown only when its archived conversation is in scope; company-wide scopes
-also see pairs that never chatted) and one access-log row per read.
+also see pairs that never chatted) and one access-log row per read. Admins can run the
+ledger's check now (``POST /api/v1/consent/check``), as ``wecom-audit consent check`` does.
 """
 
 from __future__ import annotations
@@ -13,18 +14,20 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, get
-from litestar.params import PathParameter, QueryParameter
+from litestar import Request, get, post
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from api.auth.guards import context_of, requires
-from api.routes.content import through_gate
-from archive.consent import service
-from archive.consent.service import ConsentRecord
-from audit.access.gate import AccessGate
+from api.routes.content import reader_of
+from archive.clock import utcnow
+from archive.consent.jobs import limits_from_settings, run_corp
+from archive.consent.service import CheckReport, ConsentRecord, MessagePassReport
 from audit.errors import InvalidInput
+from audit.events import consent as consent_reads
 from audit.security.roles import Permission
 
 READ = [requires(Permission.CONTENT_READ)]
+ADMIN = [requires(Permission.USERS_ADMIN)]
 WeComId = Annotated[str | None, QueryParameter(min_length=1, max_length=128)]
 ExternalUserId = Annotated[str, PathParameter(min_length=1, max_length=128)]
 
@@ -56,17 +59,6 @@ class ConsentOut(msgspec.Struct, frozen=True):
     records: list[ConsentRecordOut]
 
 
-def scoped_ledger(gate: AccessGate, corp_id: str, *, customer: str | None, room: str | None) -> list[ConsentRecord]:
-    """The consent records of a customer or a room that this caller may see, logged."""
-    everything = gate.scope.everything and not gate.scope.excluded_people
-    records = service.ledger(
-        gate.session, corp_id, external_userid=customer, party=room, visible=None if everything else gate.visible()
-    )
-    target = {"corp_id": corp_id, "customer": customer, "room": room}
-    gate.record("content.consent", target, len(records))
-    return records
-
-
 def record_out(record: ConsentRecord) -> ConsentRecordOut:
     return ConsentRecordOut(
         scope=record.scope,
@@ -85,18 +77,12 @@ def record_out(record: ConsentRecord) -> ConsentRecordOut:
 
 
 def _read(request: Request[Any, Any, Any], corp: str | None, customer: str | None, room: str | None) -> ConsentOut:
-    if (customer is None) == (room is None):
-        raise InvalidInput("name one customer or one room", hint="?customer=<external_userid> or ?room=<roomid>")
-    if any(not value.isprintable() or value != value.strip() for value in (customer, room, corp) if value is not None):
-        # WeCom ids are printable ASCII; PostgreSQL refuses NUL in text (a 500 otherwise).
-        raise InvalidInput("ids are printable text without surrounding spaces", hint="copy the id from WeCom")
-    settings = context_of(request).settings
-    if corp is not None and corp not in {c.corp_id for c in settings.corps()}:
-        raise InvalidInput("unknown corp", hint="leave corp out for the configured corp")
-    corp_id = settings.corp(corp).corp_id
-    target = {"corp_id": corp_id, "customer": customer, "room": room}
-    records = through_gate(
-        request, "content.consent", target, lambda gate: scoped_ledger(gate, corp_id, customer=customer, room=room)
+    target = consent_reads.consent_target(context_of(request).settings, corp, customer, room)
+    corp_id = target["corp_id"]
+    records = reader_of(request).through(
+        consent_reads.ACTION,
+        target,
+        lambda gate: consent_reads.scoped_ledger(gate, corp_id, customer=customer, room=room),
     )
     return ConsentOut(corp_id, customer, room, [record_out(r) for r in records])
 
@@ -116,3 +102,29 @@ def customer_consent(
 ) -> ConsentOut:
     """Consent of one customer, per member and per group, with history."""
     return _read(request, corp, external_userid, None)
+
+
+class ConsentCheckRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    corp_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None  # the configured corp by default
+    all: bool = False  # ask again about every pair and room
+
+
+class ConsentCheckOut(msgspec.Struct, frozen=True):
+    messages: MessagePassReport  # agree/disagree messages read from the archive
+    checks: CheckReport  # what WeCom's check APIs answered
+
+
+@post("/api/v1/consent/check", guards=ADMIN, status_code=200)
+async def check_consent(
+    request: Request[Any, Any, Any], data: JSONBody[ConsentCheckRequest | None] = None
+) -> ConsentCheckOut:
+    """Run the consent ledger's job now (as ``wecom-audit consent check``): new agree/disagree
+    messages, then WeCom's check APIs for the pairs and rooms due (``all``: every one). Counts
+    only; needs the 会话内容存档 secret."""
+    settings = context_of(request).settings
+    corp_id = data.corp_id if data else None
+    if corp_id is not None and corp_id not in {c.corp_id for c in settings.corps()}:
+        raise InvalidInput("unknown corp", hint="leave corp_id out for the configured corp")
+    limits = limits_from_settings(settings.consent, everything=bool(data and data.all))
+    messages, checks = await run_corp(context_of(request).session_factory, settings.corp(corp_id), utcnow(), limits)
+    return ConsentCheckOut(messages, checks)

@@ -13,12 +13,12 @@ import msgspec
 from litestar import Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import JSONBody, QueryParameter
+from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of, requires
 from archive.directory.jobs import DirectorySyncTrigger
 from archive.directory.service import sync_status
 from audit.security.roles import Permission
-from config.database import session_scope
 from config.settings import ConfigError
 
 ADMIN = [requires(Permission.USERS_ADMIN)]
@@ -59,9 +59,8 @@ def _corp_id(request: Request[Any, Any, Any], corp_id: str | None) -> str:
         raise NotFoundException(f"corp {corp_id!r} is not configured") from error
 
 
-def _status(request: Request[Any, Any, Any], corp_id: str) -> DirectoryStatusView:
-    with session_scope(context_of(request).session_factory) as session:
-        status = sync_status(session, corp_id)
+def _status(request: Request[Any, Any, Any], db: Session, corp_id: str) -> DirectoryStatusView:
+    status = sync_status(db, corp_id)
     return DirectoryStatusView(
         corp_id=corp_id,
         running=trigger_of(request).busy(corp_id) or status.lease_holder is not None,
@@ -75,20 +74,21 @@ def _status(request: Request[Any, Any, Any], corp_id: str) -> DirectoryStatusVie
 
 @post("/api/v1/directory/sync", guards=ADMIN, status_code=202, sync_to_thread=True)
 def start_directory_sync(
-    request: Request[Any, Any, Any], data: JSONBody[DirectorySyncRequest | None] = None
+    request: Request[Any, Any, Any], db: Session, data: JSONBody[DirectorySyncRequest | None] = None
 ) -> DirectorySyncStarted:
     """Sync the corp's directory from WeCom now, in the background (a running one absorbs it)."""
     corp_id = _corp_id(request, data.corp_id if data else None)
     started = trigger_of(request).request(corp_id, "api", delay_s=0)
-    return DirectorySyncStarted(corp_id, started, _status(request, corp_id))
+    return DirectorySyncStarted(corp_id, started, _status(request, db, corp_id))
 
 
 @get("/api/v1/directory/status", guards=STATUS, sync_to_thread=True)
 def directory_status(
     request: Request[Any, Any, Any],
+    db: Session,
     corp_id: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
 ) -> list[DirectoryStatusView]:
     """Per configured corp (or the one asked for): the step in progress and the last report."""
     if corp_id is not None:
-        return [_status(request, _corp_id(request, corp_id))]
-    return [_status(request, corp.corp_id) for corp in context_of(request).settings.corps()]
+        return [_status(request, db, _corp_id(request, corp_id))]
+    return [_status(request, db, corp.corp_id) for corp in context_of(request).settings.corps()]

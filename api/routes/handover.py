@@ -13,9 +13,8 @@ WeCom is called outside any transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import msgspec
 from anyio import to_thread
@@ -25,18 +24,16 @@ from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of, principal_of, requires
 from api.pagination import PathId, decode_cursor, encode_cursor, page_size
-from api.routes.content import through_gate
+from api.routes.content import reader_of
 from archive.clock import utcnow
 from audit.errors import InvalidInput
+from audit.handover import detail as detail_of
 from audit.handover import report as reports
 from audit.handover import service, views
-from audit.handover.models import CaseKind, HandoverCase
+from audit.handover.models import CaseKind
 from audit.handover.views import CaseSummary
-from audit.security.principal import Principal
 from audit.security.roles import Permission
-from config.database import session_scope
 
-T = TypeVar("T")
 READ = [requires(Permission.HANDOVER_READ)]
 MANAGE = [requires(Permission.HANDOVER_MANAGE)]
 # The dossier holds chat excerpts: both permissions (the gate checks content:read again).
@@ -225,15 +222,8 @@ class SignOffOut(msgspec.Struct, frozen=True):
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _in_transaction(request: Request[Any, Any, Any], work: Callable[[Session, Principal], T]) -> T:
-    """One request, one transaction."""
-    with session_scope(context_of(request).session_factory) as session:
-        return work(session, principal_of(request))
-
-
-def _case_out(session: Session, case: HandoverCase) -> CaseOut:
-    report = reports.build_report(session, case.id)
-    blockers = [] if case.signed_off_at else service.sign_off_blockers(session, case)
+def _case_out(detail: detail_of.CaseDetail) -> CaseOut:
+    case, report, blockers = detail.case, detail.report, detail.blockers
     return CaseOut(
         id=case.id,
         corp_id=case.corp_id,
@@ -263,21 +253,12 @@ def _case_out(session: Session, case: HandoverCase) -> CaseOut:
     )
 
 
-def _shown_case(request: Request[Any, Any, Any], case_id: int) -> CaseOut:
-    return _in_transaction(
-        request, lambda session, principal: _case_out(session, views.visible_case(session, principal, case_id))
-    )
-
-
-def read_report(request: Request[Any, Any, Any], case_id: int, fmt: str, lang: str) -> service.RenderedReport:
+def read_report(
+    request: Request[Any, Any, Any], db: Session, case_id: int, fmt: str, lang: str
+) -> service.RenderedReport:
     """The report as the caller may read it (logged), times in the configured zone."""
     timezone = context_of(request).settings.search.timezone
-    return _in_transaction(
-        request,
-        lambda session, principal: service.read_report(
-            session, principal, case_id, fmt=fmt, lang=lang, timezone=timezone, now=utcnow()
-        ),
-    )
+    return service.read_report(db, principal_of(request), case_id, fmt=fmt, lang=lang, timezone=timezone, now=utcnow())
 
 
 def pdf_response(rendered: service.RenderedReport) -> Response[bytes]:
@@ -294,8 +275,7 @@ def pdf_response(rendered: service.RenderedReport) -> Response[bytes]:
 
 def read_dossier(request: Request[Any, Any, Any], case_id: int, external_userid: str) -> dict[str, Any]:
     """A customer's full dossier through the access gate (purpose, scope, access log)."""
-    return through_gate(
-        request,
+    return reader_of(request).through(
         reports.DOSSIER_ACTION,
         {"case_id": case_id, "external_userid": external_userid},
         lambda gate: views.read_dossier(gate, case_id, external_userid),
@@ -308,6 +288,7 @@ def read_dossier(request: Request[Any, Any, Any], case_id: int, external_userid:
 @get("/api/v1/handover/cases", guards=READ, sync_to_thread=True)
 def list_cases(
     request: Request[Any, Any, Any],
+    db: Session,
     corp_id: FromQuery[str | None] = None,
     status: FromQuery[list[Literal["open", "executing", "completed", "signed_off", "cancelled"]] | None] = None,
     cursor: FromQuery[str | None] = None,
@@ -316,11 +297,8 @@ def list_cases(
     """Handover cases in your department scope, newest first."""
     size = page_size(limit)
     key = decode_cursor(cursor, int)
-    items = _in_transaction(
-        request,
-        lambda session, principal: views.list_cases(
-            session, principal, corp_id=corp_id, statuses=status or (), before_id=key[0] if key else None, limit=size
-        ),
+    items = views.list_cases(
+        db, principal_of(request), corp_id=corp_id, statuses=status or (), before_id=key[0] if key else None, limit=size
     )
     return CasePage(list(items), encode_cursor(items[-1].id) if len(items) == size else None)
 
@@ -341,14 +319,14 @@ async def open_case(request: Request[Any, Any, Any], data: JSONBody[OpenCaseRequ
         now=utcnow(),
         transfer_message=data.transfer_message,
     )
-    return await to_thread.run_sync(_shown_case, request, case_id)
+    return _case_out(await to_thread.run_sync(detail_of.shown_case, context.session_factory, principal, case_id))
 
 
 @get("/api/v1/handover/cases/{case_id:int}", guards=READ, sync_to_thread=True)
-def show_case(request: Request[Any, Any, Any], case_id: PathId) -> CaseOut:
+def show_case(request: Request[Any, Any, Any], db: Session, case_id: PathId) -> CaseOut:
     """One case: its customers with risks and dossier summaries (no excerpts), groups,
     decisions, transfer outcomes and what the successors inherited."""
-    return _shown_case(request, case_id)
+    return _case_out(detail_of.case_detail(db, principal_of(request), case_id))
 
 
 @get(
@@ -363,34 +341,28 @@ def customer_dossier(request: Request[Any, Any, Any], case_id: PathId, external_
 
 
 @post("/api/v1/handover/cases/{case_id:int}/decisions", guards=MANAGE, sync_to_thread=True, status_code=200)
-def decide(request: Request[Any, Any, Any], case_id: PathId, data: JSONBody[DecideRequest]) -> DecidedOut:
+def decide(request: Request[Any, Any, Any], db: Session, case_id: PathId, data: JSONBody[DecideRequest]) -> DecidedOut:
     """Transfer to ``successor``, hold, or keep named customers/groups — or all of a kind."""
     if (data.all_customers and data.customers) or (data.all_groups and data.groups):
         raise InvalidInput("name items or ask for all of a kind, not both", hint="drop the list or the all_* flag")
-    decided = _in_transaction(
-        request,
-        lambda session, principal: service.decide_in_scope(
-            session,
-            principal,
-            case_id,
-            customers=None if data.all_customers else list(data.customers),
-            groups=None if data.all_groups else list(data.groups),
-            decision=data.decision,
-            successor=data.successor,
-            note=data.note,
-            now=utcnow(),
-        ),
+    decided = service.decide_in_scope(
+        db,
+        principal_of(request),
+        case_id,
+        customers=None if data.all_customers else list(data.customers),
+        groups=None if data.all_groups else list(data.groups),
+        decision=data.decision,
+        successor=data.successor,
+        note=data.note,
+        now=utcnow(),
     )
     return DecidedOut(case_id, decided)
 
 
 @post("/api/v1/handover/cases/{case_id:int}/accept-suggestions", guards=MANAGE, sync_to_thread=True, status_code=200)
-def accept_suggestions(request: Request[Any, Any, Any], case_id: PathId) -> DecidedOut:
+def accept_suggestions(request: Request[Any, Any, Any], db: Session, case_id: PathId) -> DecidedOut:
     """Decide every undecided item 'transfer to the suggested successor'."""
-    decided = _in_transaction(
-        request,
-        lambda session, principal: service.accept_suggestions_in_scope(session, principal, case_id, utcnow()),
-    )
+    decided = service.accept_suggestions_in_scope(db, principal_of(request), case_id, utcnow())
     return DecidedOut(case_id, decided)
 
 
@@ -401,7 +373,7 @@ async def execute(request: Request[Any, Any, Any], case_id: PathId) -> Execution
     summary = await service.execute_in_scope(
         context.session_factory, context.wecom_contacts, case_id, principal_of(request), utcnow()
     )
-    return ExecutionOut(**summary.__dict__)
+    return msgspec.convert(summary, ExecutionOut, from_attributes=True)
 
 
 @post("/api/v1/handover/cases/{case_id:int}/poll", guards=MANAGE, status_code=200)
@@ -411,7 +383,7 @@ async def poll(request: Request[Any, Any, Any], case_id: PathId) -> PollOut:
     summary = await service.poll_in_scope(
         context.session_factory, context.wecom_contacts, case_id, principal_of(request), utcnow()
     )
-    return PollOut(**summary.__dict__)
+    return msgspec.convert(summary, PollOut, from_attributes=True)
 
 
 @get(
@@ -420,9 +392,11 @@ async def poll(request: Request[Any, Any, Any], case_id: PathId) -> PollOut:
     sync_to_thread=True,
     media_type="text/html; charset=utf-8",
 )
-def report_html(request: Request[Any, Any, Any], case_id: PathId, lang: FromQuery[Lang] = "zh") -> Response[str]:
+def report_html(
+    request: Request[Any, Any, Any], db: Session, case_id: PathId, lang: FromQuery[Lang] = "zh"
+) -> Response[str]:
     """The handover report as one self-contained HTML page (Chinese; ``lang=en`` English)."""
-    return Response(read_report(request, case_id, "html", lang).html, media_type="text/html; charset=utf-8")
+    return Response(read_report(request, db, case_id, "html", lang).html, media_type="text/html; charset=utf-8")
 
 
 @get(
@@ -431,21 +405,22 @@ def report_html(request: Request[Any, Any, Any], case_id: PathId, lang: FromQuer
     sync_to_thread=True,
     media_type="application/pdf",
 )
-def report_pdf(request: Request[Any, Any, Any], case_id: PathId, lang: FromQuery[Lang] = "zh") -> Response[bytes]:
+def report_pdf(
+    request: Request[Any, Any, Any], db: Session, case_id: PathId, lang: FromQuery[Lang] = "zh"
+) -> Response[bytes]:
     """The handover report as PDF. ``X-Report-SHA256`` is this file's hash; once signed,
     the same language's PDF has the hash recorded at sign-off (``report_sha256``)."""
-    return pdf_response(read_report(request, case_id, "pdf", lang))
+    return pdf_response(read_report(request, db, case_id, "pdf", lang))
 
 
 @post("/api/v1/handover/cases/{case_id:int}/sign-off", guards=MANAGE, sync_to_thread=True, status_code=200)
-def sign_off(request: Request[Any, Any, Any], case_id: PathId, data: JSONBody[SignOffRequest]) -> SignOffOut:
+def sign_off(
+    request: Request[Any, Any, Any], db: Session, case_id: PathId, data: JSONBody[SignOffRequest]
+) -> SignOffOut:
     """Sign the completed case off: the report is rendered as signed, and its PDF's
     SHA-256 is recorded with the sign-off."""
     timezone = context_of(request).settings.search.timezone
-    signed = _in_transaction(
-        request,
-        lambda session, principal: service.sign_off_with_report(
-            session, principal, case_id, data.note, data.lang, utcnow(), timezone=timezone
-        ),
+    signed = service.sign_off_with_report(
+        db, principal_of(request), case_id, data.note, data.lang, utcnow(), timezone=timezone
     )
-    return SignOffOut(**signed.__dict__)
+    return msgspec.convert(signed, SignOffOut, from_attributes=True)

@@ -1,33 +1,93 @@
-"""Group monitoring detail (``audit.monitor.queries``): a group's time series, its top
-words of a day, and employees' response metrics — each within the caller's data scope.
+"""Group monitoring (``audit.monitor.views``): groups ranked by risk, a group's time
+series, its top words of a day, and employees' response metrics — each within the
+caller's data scope.
 
 Series and response metrics are counts (no text): ``monitor:read`` and scope suffice. Top
 words are fragments of the chats themselves (names, amounts, products), so they are chat
 content: they need ``content:read`` and a purpose and are logged by the access gate
-(docs/adr/0014-api-security.md)."""
+(docs/adr/0014-api-security.md). Admins can run the monitor now and mark days for a
+rebuild, as ``wecom-audit monitor run``/``rebuild`` do."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import msgspec
-from litestar import Request, get
-from litestar.params import FromQuery, QueryParameter
+from litestar import Request, get, post
+from litestar.params import FromQuery, JSONBody, QueryParameter
+from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of, principal_of, requires
 from api.pagination import PathId
-from api.routes.content import through_gate
-from api.routes.workflow import corp_of, monitor_days
+from api.routes.content import reader_of
+from api.timerange import checked_day
+from archive.clock import utcnow
+from archive.corps import corp_in_question
 from archive.directory.names import display_names
-from audit.access.gate import AccessGate
-from audit.monitor import queries as monitor
-from audit.security.errors import OutOfScope
+from audit.errors import InvalidInput
+from audit.monitor import jobs, views
+from audit.monitor.service import MonitorReport
 from audit.security.roles import Permission
-from audit.security.scope import conversation_visible, resolve_scope
-from config.database import session_scope
 
 MONITOR = [requires(Permission.MONITOR_READ)]
+ADMIN = [requires(Permission.USERS_ADMIN)]
+CorpId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+MONITOR_DAYS_DEFAULT = 7
+MONITOR_RANGE_DAYS_MAX = 366
+
+
+class GroupRiskOut(msgspec.Struct, frozen=True):
+    conversation_id: int
+    roomid: str | None
+    messages: int
+    active_days: int
+    negative_share: float
+    complaints: int
+    threats: int
+    hits: int
+    unanswered_customers: int
+    risk_score: float
+    room_name: str | None = None  # the group's display name (additive)
+    room_synced: bool = False
+
+
+def monitor_days(request: Request[Any, Any, Any], first: date | None, last: date | None) -> tuple[date, date]:
+    """``first``…``last`` (default: the last week up to today), forwards and at most a year.
+    "Today" is in the detection zone, where rollup days are dated, not in UTC."""
+    first, last = checked_day("first", first), checked_day("last", last)  # before any date arithmetic
+    zone = ZoneInfo(context_of(request).settings.detection.timezone)
+    last_day = last or utcnow().astimezone(zone).date()
+    first_day = first or last_day - timedelta(days=MONITOR_DAYS_DEFAULT - 1)
+    if first_day > last_day or (last_day - first_day).days > MONITOR_RANGE_DAYS_MAX:
+        raise InvalidInput("the date range must run forwards and cover at most a year")
+    return first_day, last_day
+
+
+@get("/api/v1/monitor/groups", guards=[requires(Permission.MONITOR_READ)], sync_to_thread=True)
+def monitor_groups(
+    request: Request[Any, Any, Any],
+    db: Session,
+    corp_id: FromQuery[str | None] = None,
+    first: FromQuery[date | None] = None,
+    last: FromQuery[date | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=200)] = 20,
+) -> list[GroupRiskOut]:
+    """Customer groups ranked by risk over a date range (default: the last 7 days), in scope."""
+    first_day, last_day = monitor_days(request, first, last)
+    corp = corp_in_question(db, context_of(request).settings, corp_id)
+    ranked = views.groups_in_scope(db, principal_of(request), [corp], first_day, last_day)[:limit]
+    rooms = display_names(db, corp, {g.roomid for g in ranked if g.roomid})
+    return [
+        msgspec.structs.replace(
+            msgspec.convert(g, GroupRiskOut, from_attributes=True),
+            room_name=rooms.label(g.roomid) if g.roomid else None,
+            room_synced=rooms.of(g.roomid).synced if g.roomid else False,
+        )
+        for g in ranked
+    ]
 
 
 class GroupPointOut(msgspec.Struct, frozen=True):
@@ -67,6 +127,7 @@ class EmployeeResponseOut(msgspec.Struct, frozen=True):
 @get("/api/v1/monitor/groups/{conversation_id:int}/series", guards=MONITOR, sync_to_thread=True)
 def group_series(
     request: Request[Any, Any, Any],
+    db: Session,
     conversation_id: PathId,
     first: FromQuery[date | None] = None,
     last: FromQuery[date | None] = None,
@@ -74,11 +135,8 @@ def group_series(
 ) -> list[GroupPointOut]:
     """A group's daily (or hourly) counts over a date range, oldest first; in scope only."""
     first_day, last_day = monitor_days(request, first, last)
-    with session_scope(context_of(request).session_factory) as session:
-        if not conversation_visible(session, resolve_scope(session, principal_of(request)), conversation_id):
-            raise OutOfScope("this group is outside your data scope")
-        points = monitor.group_series(session, conversation_id, first_day, last_day, hourly=hourly)
-    return [GroupPointOut(**{name: getattr(p, name) for name in GroupPointOut.__struct_fields__}) for p in points]
+    points = views.group_series(db, principal_of(request), conversation_id, first_day, last_day, hourly=hourly)
+    return msgspec.convert(points, list[GroupPointOut], from_attributes=True)
 
 
 @get(
@@ -93,20 +151,18 @@ def group_top_words(
     limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
 ) -> list[WordCountOut]:
     """A group's most frequent words of one day. Chat content: needs a purpose; logged."""
-
-    def read(gate: AccessGate) -> list[monitor.WordCount]:
-        gate.check_conversation(conversation_id)
-        words = monitor.top_words(gate.session, conversation_id, day, limit=limit)
-        gate.record("content.top_words", {"conversation_id": conversation_id, "day": day.isoformat()}, len(words))
-        return words
-
-    words = through_gate(request, "content.top_words", {"conversation_id": conversation_id}, read)
-    return [WordCountOut(word.word, word.count) for word in words]
+    words = reader_of(request).through(
+        views.TOP_WORDS_ACTION,
+        {"conversation_id": conversation_id},
+        lambda gate: views.top_words(gate, conversation_id, day, limit=limit),
+    )
+    return msgspec.convert(words, list[WordCountOut], from_attributes=True)
 
 
 @get("/api/v1/monitor/employees", guards=MONITOR, sync_to_thread=True)
 def employee_metrics(
     request: Request[Any, Any, Any],
+    db: Session,
     corp_id: FromQuery[str | None] = None,
     first: FromQuery[date | None] = None,
     last: FromQuery[date | None] = None,
@@ -116,25 +172,62 @@ def employee_metrics(
     members of your departments (company-wide scopes: everyone; protected people only for
     their named officers)."""
     first_day, last_day = monitor_days(request, first, last)
-    with session_scope(context_of(request).session_factory) as session:
-        scope = resolve_scope(session, principal_of(request))
-        corp = corp_of(session, request, corp_id)
-        rows = monitor.employee_metrics(session, corp, first_day, last_day, employee=employee)
-        names = display_names(session, corp, {r.employee for r in rows})
+    corp = corp_in_question(db, context_of(request).settings, corp_id)
+    metrics = views.employee_metrics(db, principal_of(request), corp, first_day, last_day, employee=employee)
     return [
-        EmployeeResponseOut(
-            r.employee,
-            r.threads,
-            r.answered,
-            r.answered_in_time,
-            r.overdue,
-            r.reply_rate,
-            r.on_time_rate,
-            r.mean_response_minutes,
-            r.max_response_minutes,
-            employee_name=names.label(r.employee),
-            employee_synced=names.of(r.employee).synced,
+        msgspec.structs.replace(
+            msgspec.convert(row, EmployeeResponseOut, from_attributes=True),
+            employee_name=metrics.names.label(row.employee),
+            employee_synced=metrics.names.of(row.employee).synced,
         )
-        for r in rows
-        if (scope.everything or r.employee in scope.member_ids) and r.employee not in scope.excluded_people
+        for row in metrics.rows
     ]
+
+
+# --- running the monitor (admins; the scheduler does it every minute) ---------------------------
+
+
+class MonitorRunRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    corp_id: CorpId | None = None  # the configured corp by default
+
+
+class MonitorRebuildRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    since: date  # the first local day to recompute
+    corp_id: CorpId | None = None
+
+
+class MonitorRebuildOut(msgspec.Struct, frozen=True):
+    corp_id: str
+    since: date
+    marked: int  # conversation-days marked; the next runs recompute them (``days_left``)
+
+
+def _configured_corp(request: Request[Any, Any, Any], corp_id: str | None) -> str:
+    settings = context_of(request).settings
+    if corp_id is not None and corp_id not in {c.corp_id for c in settings.corps()}:
+        raise InvalidInput("unknown corp", hint="leave corp_id out for the configured corp")
+    return settings.corp(corp_id).corp_id
+
+
+@post("/api/v1/monitor/run", guards=ADMIN, sync_to_thread=True, status_code=200)
+def run_monitor(request: Request[Any, Any, Any], data: JSONBody[MonitorRunRequest | None] = None) -> MonitorReport:
+    """Update the rollups, reply threads and spikes of a corp now (as ``wecom-audit monitor
+    run``); counts only. ``days_left`` > 0: call again (or let the scheduler finish)."""
+    context = context_of(request)
+    corp_id = _configured_corp(request, data.corp_id if data else None)
+    return jobs.run_corp(context.session_factory, corp_id, jobs.policy_from_settings(context.settings))
+
+
+@post("/api/v1/monitor/rebuild", guards=ADMIN, sync_to_thread=True, status_code=202)
+def rebuild_monitor(
+    request: Request[Any, Any, Any], db: Session, data: JSONBody[MonitorRebuildRequest]
+) -> MonitorRebuildOut:
+    """Recompute rollups and reply threads from a day on (after changing the time zone,
+    working hours or reply timeout, or after a disposal): the days are marked now and
+    recomputed by the next monitor runs (as ``wecom-audit monitor rebuild``)."""
+    since = checked_day("since", data.since)
+    assert since is not None
+    context = context_of(request)
+    corp_id = _configured_corp(request, data.corp_id)
+    marked = jobs.mark_rebuild(db, corp_id, context.settings, since, utcnow())
+    return MonitorRebuildOut(corp_id, since, marked)

@@ -1,7 +1,7 @@
-"""Alerts and their review (``audit.alerts``, ``audit.review``), the lexicon rules
-(``audit.detect.rules``) and group monitoring (``audit.monitor``).
+"""Alerts and their review (``audit.alerts``, ``audit.review``) and the lexicon rules
+(``audit.detect.rules``).
 
-Alerts and monitored groups are filtered by the caller's data scope (``audit.alerts.visibility``:
+Alerts are filtered by the caller's data scope (``audit.alerts.visibility``:
 an alert without a conversation is visible to company-wide scopes only, unless it is about
 a protected person). Alerts carry masked excerpts, not messages: the unmasked matches
 (``GET /api/v1/alerts/{id}/matches``) and the messages behind an alert are content, read
@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Request, Response, get, post, put
@@ -28,30 +27,23 @@ from api.auth.guards import context_of, principal_of, requires
 from api.pagination import PathId, decode_cursor, encode_cursor, page_size
 from api.routes.content import through_gate
 from api.schemas import NameOut
-from api.timerange import checked_day
 from archive.clock import utcnow
 from archive.corps import corp_in_question
-from archive.directory.names import display_names
 from audit.alerts.evidence import MATCHES_ACTION, AlertMatch, masked_explanation, read_matches
 from audit.alerts.models import Alert
-from audit.alerts.visibility import visible_conversation_ids
 from audit.detect.hits import Severity
 from audit.detect.rules import admin as rules_admin
 from audit.detect.rules import io as rules_io
 from audit.detect.rules.spec import LexiconGroup, RuleError
 from audit.errors import InvalidInput
-from audit.monitor import queries as monitor
 from audit.review import actions, queue
 from audit.review.actions import ReviewStep
 from audit.review.queue import AlertDetail, AlertFilters, AlertListing
 from audit.security.roles import Permission
-from audit.security.scope import resolve_scope
 
 ReviewAction = Literal["claim", "release", "assign", "escalate", "resolve", "false_positive", "reopen", "note", "tag"]
 EXCEL = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CorpQuery = Annotated[str | None, QueryParameter(query="corp_id", min_length=1, max_length=64)]
-MONITOR_DAYS_DEFAULT = 7
-MONITOR_RANGE_DAYS_MAX = 366
 # Ranking is over per-day rollups (one row per active group and day), cheap even for all groups.
 RANK_ALL_GROUPS = 1_000_000
 
@@ -130,21 +122,6 @@ class RuleGroupOut(msgspec.Struct, frozen=True):
 
 class RulesImported(msgspec.Struct, frozen=True):
     groups: int
-
-
-class GroupRiskOut(msgspec.Struct, frozen=True):
-    conversation_id: int
-    roomid: str | None
-    messages: int
-    active_days: int
-    negative_share: float
-    complaints: int
-    threats: int
-    hits: int
-    unanswered_customers: int
-    risk_score: float
-    room_name: str | None = None  # the group's display name (additive)
-    room_synced: bool = False
 
 
 def alert_out(alert: Alert, listing: AlertListing | AlertDetail) -> AlertOut:
@@ -316,44 +293,3 @@ def _csv_groups(body: bytes) -> list[LexiconGroup]:
         return rules_io.groups_from_rows(csv.DictReader(io.StringIO(text)), "upload")
     except (RuleError, ValueError, KeyError, csv.Error) as exc:  # RuleError names the line and column
         raise InvalidInput(f"the rules file is invalid: {exc}") from None
-
-
-def monitor_days(request: Request[Any, Any, Any], first: date | None, last: date | None) -> tuple[date, date]:
-    """``first``…``last`` (default: the last week up to today), forwards and at most a year.
-    "Today" is in the detection zone, where rollup days are dated, not in UTC."""
-    first, last = checked_day("first", first), checked_day("last", last)  # before any date arithmetic
-    zone = ZoneInfo(context_of(request).settings.detection.timezone)
-    last_day = last or utcnow().astimezone(zone).date()
-    first_day = first or last_day - timedelta(days=MONITOR_DAYS_DEFAULT - 1)
-    if first_day > last_day or (last_day - first_day).days > MONITOR_RANGE_DAYS_MAX:
-        raise InvalidInput("the date range must run forwards and cover at most a year")
-    return first_day, last_day
-
-
-@get("/api/v1/monitor/groups", guards=[requires(Permission.MONITOR_READ)], sync_to_thread=True)
-def monitor_groups(
-    request: Request[Any, Any, Any],
-    db: Session,
-    corp_id: FromQuery[str | None] = None,
-    first: FromQuery[date | None] = None,
-    last: FromQuery[date | None] = None,
-    limit: Annotated[int, QueryParameter(ge=1, le=200)] = 20,
-) -> list[GroupRiskOut]:
-    """Customer groups ranked by risk over a date range (default: the last 7 days), in scope."""
-    first_day, last_day = monitor_days(request, first, last)
-    # Rank every active group, then keep the visible ones: a limit before the scope filter
-    # would hand a scoped reviewer a short (often empty) list.
-    corp = corp_in_question(db, context_of(request).settings, corp_id)
-    ranked = monitor.rank_groups(db, corp, first_day, last_day, limit=RANK_ALL_GROUPS)
-    scope = resolve_scope(db, principal_of(request))
-    visible = visible_conversation_ids(db, scope, {g.conversation_id for g in ranked})
-    ranked = [g for g in ranked if g.conversation_id in visible][:limit]
-    rooms = display_names(db, corp, {g.roomid for g in ranked if g.roomid})
-    return [
-        msgspec.structs.replace(
-            msgspec.convert(g, GroupRiskOut, from_attributes=True),
-            room_name=rooms.label(g.roomid) if g.roomid else None,
-            room_synced=rooms.of(g.roomid).synced if g.roomid else False,
-        )
-        for g in ranked
-    ]

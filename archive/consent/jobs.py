@@ -20,7 +20,7 @@ from archive.wecom.consent import AgreeInfo, WeComConsent
 from archive.wecom.errors import WeComRejectedError
 from config.database import session_scope
 from config.logs import get_logger
-from config.settings import ConfigError, CorpSettings
+from config.settings import ConfigError, ConsentSettings, CorpSettings
 
 log = get_logger("archive.consent")
 
@@ -30,6 +30,15 @@ class ConsentCheckLimits:
     recheck_after: timedelta
     max_pairs: int
     max_rooms: int
+
+
+def limits_from_settings(settings: ConsentSettings, *, everything: bool = False) -> ConsentCheckLimits:
+    """The check's limits from the settings; ``everything``: ask again about every pair and room."""
+    return ConsentCheckLimits(
+        timedelta(0) if everything else timedelta(hours=settings.recheck_after_h),
+        settings.max_pairs_per_run,
+        settings.max_rooms_per_run,
+    )
 
 
 def archive_client(corp: CorpSettings, *, timeout_s: float = 10.0) -> WeComClient:

@@ -231,3 +231,32 @@ def record_move(
         source="callback",
     )
     return True
+
+
+def callback_departments(value: str) -> list[int] | None:
+    """The department ids of an ``update_user`` callback's ``Department`` field, or None
+    when it names none or does not parse (the sync that follows reads them then).
+
+    UNCERTAIN (spec §6.7a): ``Department`` lists the member's department ids, comma
+    separated, and only when they changed."""
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    if not parts or not all(part.isdigit() for part in parts):
+        return None
+    return [int(part) for part in parts]
+
+
+def record_member_change(
+    session: Session,
+    corp_id: str,
+    change: str,
+    userid: str,
+    department_ids: Sequence[int],
+    *,
+    occurred_at: datetime,
+    now: datetime,
+) -> bool:
+    """A ``change_contact`` callback: ``delete_user`` (:func:`record_departure`) or
+    ``update_user`` with its departments (:func:`record_move`). True when applied."""
+    if change == "delete_user":
+        return record_departure(session, corp_id, userid, occurred_at=occurred_at, now=now)
+    return record_move(session, corp_id, userid, department_ids, occurred_at=occurred_at, now=now)

@@ -10,14 +10,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from archive.clock import utcnow
-from archive.models import Conversation
+from archive.directory.service import FOLLOW_ENDED_BY, record_follow_ended
 from audit.alerts.service import raise_alert
 from audit.detect.hits import Severity
+from audit.events import repository
 from audit.events.models import ContactEvent
 
 DEL_FOLLOW_USER = "del_follow_user"  # the customer deleted the member
@@ -70,7 +70,7 @@ def record_contact_event(
         raise_alert(
             session,
             corp_id=corp_id,
-            conversation_id=_pair_conversation(session, corp_id, user_id, external_user_id),
+            conversation_id=repository.pair_conversation_id(session, corp_id, user_id, external_user_id),
             rule=CUSTOMER_DELETED_RULE,
             category=CUSTOMER_DELETED_CATEGORY,
             severity=Severity.MEDIUM,
@@ -88,15 +88,46 @@ def record_contact_event(
         )
 
 
-def _pair_conversation(session: Session, corp_id: str, user_id: str, external_user_id: str) -> int | None:
-    key = "pair:" + "|".join(sorted([user_id, external_user_id]))
-    return session.scalar(select(Conversation.id).where(Conversation.corp_id == corp_id, Conversation.key == key))
-
-
 def list_contact_events(
     session: Session, corp_id: str, *, change_type: str | None = None, limit: int = 100
 ) -> list[ContactEvent]:
-    query = select(ContactEvent).where(ContactEvent.corp_id == corp_id)
-    if change_type:
-        query = query.where(ContactEvent.change_type == change_type)
-    return list(session.scalars(query.order_by(ContactEvent.occurred_at.desc()).limit(limit)))
+    return repository.contact_events(session, corp_id, change_type=change_type, limit=limit)
+
+
+def record_contact_change(
+    session: Session,
+    *,
+    corp_id: str,
+    change_type: str,
+    user_id: str,
+    external_user_id: str,
+    fail_reason: str | None,
+    source: str | None,
+    occurred_at: datetime,
+    raw: Mapping[str, Any],
+    now: datetime,
+) -> None:
+    """A ``change_external_contact`` callback (``del_follow_user``, ``del_external_contact``,
+    ``transfer_fail``): the event for the detectors and handover, and who ended a follow
+    and when, which only the callback knows (``archive.directory.service``)."""
+    record_contact_event(
+        session,
+        corp_id=corp_id,
+        change_type=change_type,
+        user_id=user_id,
+        external_user_id=external_user_id,
+        fail_reason=fail_reason,
+        occurred_at=occurred_at,
+        raw=raw,
+    )
+    if change_type in FOLLOW_ENDED_BY:
+        record_follow_ended(
+            session,
+            corp_id,
+            user_id,
+            external_user_id,
+            change_type=change_type,
+            occurred_at=occurred_at,
+            now=now,
+            source=source,
+        )

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from archive.directory.models import DirectoryMember
 from audit.accesslog import log as access_log
 from audit.errors import Conflict, InvalidInput, NotFound
+from audit.handover.locks import lock_case
 from audit.handover.models import (
     CaseStatus,
     Decision,
@@ -56,10 +57,11 @@ def parse_decision(value: str) -> Decision:
 
 
 def load_case(session: Session, case_id: int, *, for_update: bool = False) -> HandoverCase:
-    statement = select(HandoverCase).where(HandoverCase.id == case_id)
+    """The case; ``for_update``: under the case's lock (``audit.handover.locks``), taken
+    before it is read."""
     if for_update:
-        statement = statement.with_for_update()
-    case = session.execute(statement).scalar_one_or_none()
+        lock_case(session, case_id)
+    case = session.execute(select(HandoverCase).where(HandoverCase.id == case_id)).scalar_one_or_none()
     if case is None:
         raise NotFound(f"no handover case {case_id}", hint="`wecom-audit handover list` shows the cases")
     return case

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive.wecom.contacts import WeComContacts
-from audit.accesslog import log as access_log
 from audit.handover.inventory import active_case, open_case, take_inventory
+from audit.handover.locks import lock_openings
 from audit.handover.models import CaseKind, CaseStatus, HandoverCase, HandoverCustomer
 from config.database import session_scope
 from config.logs import get_logger
@@ -46,7 +46,7 @@ async def discover_cases(
             session_factory, contacts, corp_id, userid, CaseKind.RESIGNED, unassigned=unassigned
         )
         with session_scope(session_factory) as session:
-            access_log.lock_head(session, now)  # before reading: see open_case
+            lock_openings(session, corp_id, now)  # before reading: see open_case
             if not _needs_case(session, corp_id, userid, waiting[userid]):
                 continue  # another run opened it while WeCom was being read
             case = open_case(session, inventory, actor=DISCOVERY_ACTOR, source=DISCOVERY_SOURCE, now=now)

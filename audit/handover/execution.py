@@ -133,7 +133,7 @@ async def execute(
         if progress is not None:
             progress(done, total)
     with session_scope(session_factory) as session:
-        status = settle(session, load_case(session, case_id), actor, now)
+        status = settle(session, load_case(session, case_id, for_update=True), actor, now)
     return ExecutionSummary(case_id, calls=len(plan.calls), case_status=status, **counts)
 
 

@@ -38,6 +38,7 @@ from audit.errors import InvalidInput
 from audit.events.models import ContactEvent
 from audit.events.service import DEL_EXTERNAL_CONTACT, DELETE_BY_TRANSFER
 from audit.handover.dossier import customer_dossier, group_dossier
+from audit.handover.locks import lock_openings
 from audit.handover.models import CaseKind, CaseStatus, HandoverCase, HandoverCustomer, HandoverGroup, ItemState
 from audit.handover.reasons import Reason, encode
 from audit.handover.successor import (
@@ -248,9 +249,9 @@ def open_case(
 ) -> HandoverCase:
     """Open a case on ``inventory`` with dossiers and suggested successors (see the contract)."""
     corp_id, userid = inventory.corp_id, inventory.userid
-    # The access log's head lock serialises concurrent openers (a manager and discovery):
+    # The handover's opening lock serialises concurrent openers (a manager and discovery):
     # the second sees the first's case once it commits, and is refused.
-    access_log.lock_head(session, now)
+    lock_openings(session, corp_id, now)
     _check_openable(session, inventory, transfer_message)
     member = directory.members(session, corp_id).get(userid)
     departments = sorted(directory.memberships(session, corp_id, [userid]).get(userid, set()))

@@ -8,7 +8,9 @@ session (the caller commits); async ones take a session factory and never hold a
 transaction across a WeCom call. The ``*_in_scope`` steps, ``read_report`` and
 ``sign_off_with_report`` are the steps as the JSON API and the console take them (the
 case must be in the caller's department scope); both call exactly these, so they cannot
-drift apart. The command line acts company-wide and calls the plain steps.
+drift apart. The command line acts company-wide and calls the plain steps
+(``execute_case`` and ``poll_cases`` find the case's corp for it). Every step that changes
+a case takes the handover's own lock first (``audit.handover.locks``).
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from audit.errors import Conflict, InvalidInput
 from audit.handover import report as reports
 from audit.handover import views
 from audit.handover.decisions import accept_suggestions, decide, load_case, log_step, parse_decision
-from audit.handover.execution import ExecutionSummary, execute
+from audit.handover.execution import ExecutionSummary, Progress, execute
 from audit.handover.inheritance import apply_pending_inheritances
 from audit.handover.inventory import open_case, take_inventory
+from audit.handover.locks import lock_case
 from audit.handover.models import (
     FINAL_STATES,
     CaseKind,
@@ -64,6 +67,7 @@ __all__ = [
     "decide",
     "decide_in_scope",
     "execute",
+    "execute_case",
     "execute_in_scope",
     "list_cases",
     "load_case",
@@ -71,6 +75,7 @@ __all__ = [
     "open_member_case",
     "parse_decision",
     "poll",
+    "poll_cases",
     "poll_executing",
     "poll_in_scope",
     "read_report",
@@ -243,7 +248,7 @@ def sign_off(
 # Each checks that the case (or member) is in the caller's scope, then runs the step; the
 # HTTP handlers and console pages only parse input, call one of these and shape output.
 
-ContactsFor = Callable[[str], AbstractAsyncContextManager[WeComContacts]]
+ContactsFor = Callable[[str | None], AbstractAsyncContextManager[WeComContacts]]
 
 
 @dataclass(frozen=True)
@@ -273,8 +278,9 @@ class SignedOff:
 
 
 def _lock_log(session: Session, now: datetime) -> None:
-    """These steps append to the access log: on SQLite its lock is taken before reading
-    (a WAL read snapshot cannot become a writer later; see ``audit.accesslog.log``)."""
+    """A read that appends to the access log (and changes nothing else): on SQLite the
+    log's lock is taken before reading (a WAL read snapshot cannot become a writer later;
+    see ``audit.accesslog.log``). Steps that change a case take ``lock_case`` first instead."""
     if session.get_bind().dialect.name == "sqlite":
         access_log.lock_head(session, now)
 
@@ -326,7 +332,7 @@ def decide_in_scope(
     now: datetime,
 ) -> int:
     """:func:`decide` on a case in the caller's scope (``decision`` as sent: validated here)."""
-    _lock_log(session, now)
+    lock_case(session, case_id)
     views.visible_case(session, actor, case_id)
     return decide(
         session,
@@ -343,7 +349,7 @@ def decide_in_scope(
 
 def accept_suggestions_in_scope(session: Session, actor: Principal, case_id: int, now: datetime) -> int:
     """:func:`accept_suggestions` on a case in the caller's scope."""
-    _lock_log(session, now)
+    lock_case(session, case_id)
     views.visible_case(session, actor, case_id)
     return accept_suggestions(session, actor, case_id, now)
 
@@ -364,6 +370,43 @@ async def poll_in_scope(
     corp_id = _visible_corp(session_factory, actor, case_id)
     async with contacts_for(corp_id) as contacts:
         return await poll(session_factory, contacts, case_id, now, actor=actor)
+
+
+def _case_corp(session_factory: sessionmaker[Session], case_id: int) -> str:
+    with session_scope(session_factory) as session:
+        return load_case(session, case_id).corp_id
+
+
+async def execute_case(
+    session_factory: sessionmaker[Session],
+    contacts_for: ContactsFor,
+    case_id: int,
+    actor: Principal,
+    now: datetime,
+    *,
+    progress: Progress | None = None,
+) -> ExecutionSummary:
+    """:func:`execute` company-wide (the command line), with the contacts of the case's corp."""
+    corp_id = _case_corp(session_factory, case_id)
+    async with contacts_for(corp_id) as contacts:
+        return await execute(session_factory, contacts, case_id, actor, now, progress=progress)
+
+
+async def poll_cases(
+    session_factory: sessionmaker[Session],
+    contacts_for: ContactsFor,
+    case_id: int | None,
+    corp_id: str,
+    actor: Principal,
+    now: datetime,
+) -> list[PollSummary]:
+    """:func:`poll` one case company-wide (the command line), or every executing case of
+    ``corp_id`` (``case_id`` None)."""
+    if case_id is not None:
+        async with contacts_for(_case_corp(session_factory, case_id)) as contacts:
+            return [await poll(session_factory, contacts, case_id, now, actor=actor)]
+    async with contacts_for(corp_id) as contacts:
+        return await poll_executing(session_factory, contacts, corp_id, now)
 
 
 def read_report(
@@ -405,7 +448,7 @@ def sign_off_with_report(
     """Sign a completed case in the caller's scope off: the report is rendered as signed
     (``lang``, times in ``timezone``), and its PDF's SHA-256 is recorded by :func:`sign_off`."""
     actor.require(Permission.HANDOVER_MANAGE)
-    _lock_log(session, now)
+    lock_case(session, case_id)
     case = views.visible_case(session, actor, case_id)
     # Checked before rendering (a second or so); sign_off checks again under the row lock.
     _check_signable(session, case, "decide the remaining items, execute and poll until the case is completed")

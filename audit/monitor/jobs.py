@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -68,3 +68,10 @@ def run_all(session_factory: sessionmaker[Session], settings: Settings) -> list[
     policy = policy_from_settings(settings)
     corp_ids: Sequence[str] = [corp.corp_id for corp in settings.corps()]
     return [run_corp(session_factory, corp_id, policy) for corp_id in corp_ids]
+
+
+def mark_rebuild(session: Session, corp_id: str, settings: Settings, first: date, now: datetime) -> int:
+    """Mark a corp's rollups and reply threads from local day ``first`` on for recomputing
+    (after changing the time zone, working hours or reply timeout, or after a disposal);
+    returns the conversation-days marked. The next runs recompute them."""
+    return MonitorService(session, corp_id, policy_from_settings(settings)).rebuild(first, now)

@@ -244,3 +244,9 @@ def employee_metrics(
     ]
     result.sort(key=lambda r: (r.reply_rate, r.on_time_rate, r.employee))
     return result
+
+
+def group_conversation(session: Session, conversation_id: int) -> Conversation | None:
+    """The archived group chat ``conversation_id`` (None if there is none, or not a group)."""
+    conversation = session.get(Conversation, conversation_id)
+    return conversation if conversation is not None and conversation.kind == "group" else None

@@ -212,13 +212,13 @@ def test_consent_check_and_show_on_the_command_line(world: World) -> None:
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 def test_the_handover_dossier_shows_the_customers_consent(world: World) -> None:
     handover_probes.prepare(world)
-    member = world.handover_in_member  # type: ignore[attr-defined]
+    member = world.handover_in_member
     agreed = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
     with session_scope(world.context.session_factory) as session:
         service.record_approval(
             session, world.edge.simulator.corp_id, member, handover_probes.CUSTOMER, agreed, datetime.now(UTC)
         )
-    case_id = world.handover_in_case  # type: ignore[attr-defined]
+    case_id = world.handover_in_case
     with TestClient(app=create_app(world.context)) as client:
         login(client, "compliance_officer")
         page = client.get(

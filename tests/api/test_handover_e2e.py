@@ -42,11 +42,11 @@ def _contact_calls(edge: Any) -> int:
 def _pair_conversations(site: Office) -> dict[str, int]:
     """The leaver's single chats: the other party → conversation id."""
     with session_scope(site.context.session_factory) as session:
-        found = {}
+        found: dict[str, int] = {}
         for conversation in session.execute(
             select(Conversation).where(Conversation.corp_id == site.edge.corp_id, Conversation.kind == "single")
         ).scalars():
-            parties = {conversation.participant_a, conversation.participant_b}
+            parties = {p for p in (conversation.participant_a, conversation.participant_b) if p is not None}
             if site.leaver in parties and len(parties) == 2:
                 found[(parties - {site.leaver}).pop()] = conversation.id
         return found

@@ -343,6 +343,12 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
         Probe(allowed(RULE_WRITERS, 404), path={"name": literal("no-such-route")})
     ],
     ("POST", "/api/v1/notifications/deliver"): [Probe(allowed(RULE_WRITERS))],
+    # The overview's figures (each part for the roles that cover it) and the admin's runs.
+    ("GET", "/api/v1/overview"): [Probe(allowed(SIGNED_IN))],
+    # WeCom's customer-contact API is not configured in this world: past the guards, 503.
+    ("POST", "/api/v1/consent/check"): [Probe(allowed(ADMINS, 503), body=literal({}))],
+    ("POST", "/api/v1/monitor/run"): [Probe(allowed(ADMINS), body=literal({}))],
+    ("POST", "/api/v1/monitor/rebuild"): [Probe(allowed(ADMINS, 202), body=literal({"since": "2026-01-01"}))],
     # Retention, integrity and completeness (API parity with the settings page and the CLI).
     ("GET", "/api/v1/archive/completeness/{corp_id:str}"): [
         Probe(allowed(ARCHIVE), path={"corp_id": literal("probe-corp")})

@@ -92,8 +92,13 @@ def console_site(fake_sdk_library: Path, tmp_path_factory: pytest.TempPathFactor
         try:
             _wait_until_serving(server.url)
             yield HandoverSite(
-                server.url, world=None, edge=edge, context=context, leaver=leaver, successor=colleagues[-1]
-            )  # type: ignore[arg-type]
+                server.url,
+                world=None,  # type: ignore[arg-type]
+                edge=edge,
+                context=context,
+                leaver=leaver,
+                successor=colleagues[-1],
+            )
         finally:
             server.stop()
             context.close()
@@ -250,10 +255,10 @@ def test_a_manager_completes_a_handover_case(tab: Watched, console_site: Handove
     tab.screenshot("handover")
 
     with session_scope(site.context.session_factory) as session:
-        case = session.get(HandoverCase, case_id)
-        assert case is not None
-        assert (case.status, case.signed_off_by, case.sign_off_note) == ("signed_off", "manager", SIGN_OFF_NOTE)
-        assert case.report_sha256 and len(case.report_sha256) == 64
+        signed = session.get(HandoverCase, case_id)
+        assert signed is not None
+        assert (signed.status, signed.signed_off_by, signed.sign_off_note) == ("signed_off", "manager", SIGN_OFF_NOTE)
+        assert signed.report_sha256 and len(signed.report_sha256) == 64
         rows = session.scalars(select(AccessLogEntry).where(AccessLogEntry.actor == "manager")).all()
     steps = {row.action for row in rows if (row.target or {}).get("case_id") == case_id}
     assert {

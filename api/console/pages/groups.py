@@ -1,10 +1,10 @@
 """Group monitoring: customer groups ranked by risk, and one group's volume, negative
 share, hits and unanswered customers over time, with the word cloud of a day.
 
-Counts come from the monitoring rollups (``audit.monitor.queries``), within the caller's
-data scope, as the API's monitor routes. The word cloud is made of the chats' own words,
-so it is chat content: it needs ``content:read`` and a purpose, and is read through the
-access gate (logged as ``content.top_words``).
+Counts come from the monitoring rollups, within the caller's data scope, through the same
+use cases as the API's monitor routes (``audit.monitor.views``). The word cloud is made of
+the chats' own words, so it is chat content: it needs ``content:read`` and a purpose, and
+is read through the access gate (logged as ``content.top_words``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, get
 from litestar.params import FromPath, FromQuery
-from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
@@ -25,22 +25,17 @@ from api.console.i18n import translator
 from api.console.pages.formdata import corp_ids
 from api.console.people import people_of
 from api.console.render import language, render
-from api.routes.content import through_gate
+from api.routes.content import reader_of
 from archive.clock import utcnow
 from archive.directory.names import Name, Names
-from archive.models import Conversation
-from audit.access.gate import AccessGate
-from audit.errors import InvalidInput, NotFound
+from audit.errors import InvalidInput
 from audit.monitor import queries as monitor
-from audit.security.errors import OutOfScope
+from audit.monitor import views
 from audit.security.roles import Permission
-from audit.security.scope import conversation_visible, resolve_scope, visible_clause
-from config.database import session_scope
 
 RANGES_DAYS = (7, 30, 90)
 GROUPS_SHOWN = 100
 GROUPS_CHARTED = 15
-RANK_ALL_GROUPS = 1_000_000  # rollups are one row per group and day: ranking them all is cheap
 CLOUD_WORDS = 80
 READ = [signed_in(Permission.MONITOR_READ)]
 COLOURS = {"messages": "#1f6f5c", "negative": "#b3261e", "hits": "#d9622b", "unanswered": "#e0a526"}
@@ -122,27 +117,14 @@ def _chart_label(room: Name) -> str:
 
 
 @get("/groups", guards=READ, sync_to_thread=True)
-def groups_page(request: Request[Any, Any, Any], days: FromQuery[int] = 7) -> Response[str]:
+def groups_page(request: Request[Any, Any, Any], db: Session, days: FromQuery[int] = 7) -> Response[str]:
     principal = principal_of(request)
     t = translator(language(request))
     period = _period(request, days)
-    with session_scope(context_of(request).session_factory) as session:
-        ranked: list[monitor.GroupRisk] = []
-        for corp in corp_ids(request, session):
-            ranked += monitor.rank_groups(session, corp, period.first, period.last, limit=RANK_ALL_GROUPS)
-        # Rank first, then keep what is in scope (one query): a scoped reviewer still gets a full list.
-        ids = {g.conversation_id for g in ranked}
-        scope = resolve_scope(session, principal)
-        visible = (
-            set(session.scalars(select(Conversation.id).where(Conversation.id.in_(ids), visible_clause(scope))))
-            if ids
-            else set()
-        )
-        names = people_of(session, {g.roomid for g in ranked if g.conversation_id in visible and g.roomid})
-    shown = sorted(
-        (g for g in ranked if g.conversation_id in visible),
-        key=lambda g: (-g.risk_score, -g.messages, g.conversation_id),
-    )[:GROUPS_SHOWN]
+    # Ranked first, then kept in scope: a scoped reviewer still gets a full list.
+    visible = views.groups_in_scope(db, principal, corp_ids(request, db), period.first, period.last)
+    names = people_of(db, {g.roomid for g in visible if g.roomid})
+    shown = visible[:GROUPS_SHOWN]
     charted = list(reversed(shown[:GROUPS_CHARTED]))  # ECharts draws the first category at the bottom
     chart = (
         json.dumps(
@@ -230,33 +212,18 @@ def _cloud(words: list[monitor.WordCount]) -> str:
 
 @get("/groups/{conversation_id:int}", guards=READ, sync_to_thread=True)
 def group_page(
-    request: Request[Any, Any, Any], conversation_id: FromPath[int], days: FromQuery[int] = 30, day: FromQuery[str] = ""
+    request: Request[Any, Any, Any],
+    db: Session,
+    conversation_id: FromPath[int],
+    days: FromQuery[int] = 30,
+    day: FromQuery[str] = "",
 ) -> Response[str]:
     principal = principal_of(request)
     t = translator(language(request))
     period = _period(request, days)
-    with session_scope(context_of(request).session_factory) as session:
-        conversation = session.get(Conversation, conversation_id)
-        if conversation is None or conversation.kind != "group":
-            raise NotFound(f"no group chat {conversation_id}")
-        if not conversation_visible(session, resolve_scope(session, principal), conversation_id):
-            raise OutOfScope("this group is outside your data scope")
-        room = _room(
-            people_of(session, [conversation.roomid] if conversation.roomid else []),
-            conversation.roomid,
-            conversation_id,
-        )
-        points = monitor.group_series(session, conversation_id, period.first, period.last)
-        totals = next(
-            (
-                g
-                for g in monitor.rank_groups(
-                    session, conversation.corp_id, period.first, period.last, limit=RANK_ALL_GROUPS
-                )
-                if g.conversation_id == conversation_id
-            ),
-            None,
-        )
+    detail = views.group_detail(db, principal, conversation_id, period.first, period.last)
+    room = _room(detail.names, detail.roomid, conversation_id)
+    points, totals = detail.points, detail.totals
     labels = [p.day.strftime("%m-%d") for p in points]
     charts = (
         [
@@ -295,16 +262,11 @@ def group_page(
     cloud: str | None = None
     cloud_words = 0
     if cloud_day is not None and can_read and principal.purpose:
-
-        def read(gate: AccessGate) -> list[monitor.WordCount]:
-            gate.check_conversation(conversation_id)
-            words = monitor.top_words(gate.session, conversation_id, cloud_day, limit=CLOUD_WORDS)
-            gate.record(
-                "content.top_words", {"conversation_id": conversation_id, "day": cloud_day.isoformat()}, len(words)
-            )
-            return words
-
-        words = through_gate(request, "content.top_words", {"conversation_id": conversation_id}, read)
+        words = reader_of(request).through(
+            views.TOP_WORDS_ACTION,
+            {"conversation_id": conversation_id},
+            lambda gate: views.top_words(gate, conversation_id, cloud_day, limit=CLOUD_WORDS),
+        )
         cloud_words = len(words)
         cloud = _cloud(words) if words else None
     return render(

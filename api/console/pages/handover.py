@@ -2,17 +2,18 @@
 (customers with risks, flags and suggested successors; decisions; execution progress;
 follow-up; report; sign-off) and one customer's dossier.
 
-The pages call the same handover service steps as the JSON API (``audit.handover.service``:
-``read_report`` and the ``*_in_scope`` steps), so the console and the API cannot drift
-apart; from the API module they reuse only its edge helpers (the PDF download's headers,
-the dossier read through the access gate with the caller's purpose, as ``GET .../dossier``).
+The pages call the same handover use cases as the JSON API (``audit.handover.detail``:
+the case and the forms' member lists; ``audit.handover.service``: ``read_report`` and the
+``*_in_scope`` steps), so the console and the API cannot drift apart; from the API module
+they reuse only its edge helpers (the report read with the configured zone, the PDF
+download's headers, the dossier read through the access gate with the caller's purpose,
+as ``GET .../dossier``).
 The actions (POST) are in ``handover_actions``; the texts in ``handover_texts``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -26,18 +27,13 @@ from api.console.auth import principal_of, signed_in
 from api.console.i18n import translator
 from api.console.pages import handover_actions
 from api.console.pages.handover_texts import MESSAGES as MESSAGES
-from api.console.pages.handover_view import in_transaction, load_case_view, render_case, render_progress
+from api.console.pages.handover_view import load_case_view, render_case, render_progress
 from api.console.render import language, render
 from api.routes import handover as api_handover
-from archive.clock import utcnow
-from archive.directory import repository as directory
-from audit.handover import service, views
+from audit.handover import detail, views
 from audit.handover.report import LANGUAGES
 from audit.handover.service import RenderedReport
-from audit.security.principal import Principal
 from audit.security.roles import Permission
-from audit.security.scope import resolve_scope
-from config.database import session_scope
 
 CASES_SHOWN: Final = 200
 NOTICES: Final = frozenset({"opened", "decided", "accepted", "executed", "polled", "signed"})
@@ -47,34 +43,13 @@ READ = [signed_in(Permission.HANDOVER_READ)]
 DOSSIER = [signed_in(Permission.HANDOVER_READ), signed_in(Permission.CONTENT_READ)]
 
 
-@dataclass(frozen=True)
-class MemberChoice:
-    userid: str
-    name: str
-    departed: bool
-
-
-def _members_in_scope(session: Session, principal: Principal, corp_id: str) -> list[MemberChoice]:
-    """Members a case could be opened for by this caller: departed first (the usual case)."""
-    scope = resolve_scope(session, principal)
-    departments = directory.memberships(session, corp_id)
-    choices = [
-        MemberChoice(userid, member.name, not member.is_active)
-        for userid, member in directory.members(session, corp_id).items()
-        if scope.everything or departments.get(userid, set()) & scope.department_ids
-    ]
-    return sorted(choices, key=lambda m: (not m.departed, m.name, m.userid))
-
-
 @get("/handover", guards=READ, sync_to_thread=True)
-def cases_page(request: Request[Any, Any, Any], notice: FromQuery[str | None] = None) -> Response[str]:
+def cases_page(request: Request[Any, Any, Any], db: Session, notice: FromQuery[str | None] = None) -> Response[str]:
     principal = principal_of(request)
-    context = context_of(request)
-    with session_scope(context.session_factory) as session:
-        cases = views.list_cases(session, principal, limit=CASES_SHOWN)
-        can_manage = principal.can(Permission.HANDOVER_MANAGE)
-        corps = context.settings.corps()
-        members = _members_in_scope(session, principal, corps[0].corp_id) if can_manage and corps else []
+    cases = views.list_cases(db, principal, limit=CASES_SHOWN)
+    can_manage = principal.can(Permission.HANDOVER_MANAGE)
+    corps = context_of(request).settings.corps()
+    members = detail.members_in_scope(db, principal, corps[0].corp_id) if can_manage and corps else []
     return render(
         request,
         "handover_cases.html",
@@ -88,9 +63,9 @@ def cases_page(request: Request[Any, Any, Any], notice: FromQuery[str | None] = 
 
 @get("/handover/{case_id:int}", guards=READ, sync_to_thread=True)
 def case_page(
-    request: Request[Any, Any, Any], case_id: FromPath[int], notice: FromQuery[str | None] = None
+    request: Request[Any, Any, Any], db: Session, case_id: FromPath[int], notice: FromQuery[str | None] = None
 ) -> Response[str]:
-    view = load_case_view(request, case_id)
+    view = load_case_view(request, db, case_id)
     # The numbers an action's notice shows (``back(..., notice=..., count=3)``).
     numbers = dict.fromkeys(NOTICE_NUMBERS, "0")
     numbers.update((k, v) for k, v in request.query_params.items() if k in NOTICE_NUMBERS and v.isdigit())
@@ -100,10 +75,10 @@ def case_page(
 
 @get("/handover/{case_id:int}/progress", guards=READ, sync_to_thread=True)
 def progress_fragment(
-    request: Request[Any, Any, Any], case_id: FromPath[int], seen: FromQuery[str | None] = None
+    request: Request[Any, Any, Any], db: Session, case_id: FromPath[int], seen: FromQuery[str | None] = None
 ) -> Response[str]:
     """The execution progress alone (htmx refreshes it while transfers are under way)."""
-    return render_progress(request, load_case_view(request, case_id), seen_status=seen)
+    return render_progress(request, load_case_view(request, db, case_id), seen_status=seen)
 
 
 def _sentiment_chart(dossier: dict[str, Any], lang: str) -> str | None:
@@ -148,11 +123,11 @@ def _sentiment_chart(dossier: dict[str, Any], lang: str) -> str | None:
 
 @get("/handover/{case_id:int}/customers/{external_userid:str}", guards=DOSSIER, sync_to_thread=True)
 def dossier_page(
-    request: Request[Any, Any, Any], case_id: FromPath[int], external_userid: FromPath[str]
+    request: Request[Any, Any, Any], db: Session, case_id: FromPath[int], external_userid: FromPath[str]
 ) -> Response[str]:
     """One customer's dossier: a content read (gate, purpose, access log) like the API's."""
     dossier = api_handover.read_dossier(request, case_id, external_userid)
-    view = load_case_view(request, case_id)
+    view = load_case_view(request, db, case_id)
     line = next(c for c in view.report.customers if c.external_userid == external_userid)
     share = (dossier.get("sentiment") or {}).get("recent_negative_share")
     consent = consent_panel.for_customer(request, view.report.corp_id, external_userid)
@@ -167,7 +142,7 @@ def dossier_page(
         can_read_alerts=principal_of(request).can(Permission.ALERTS_READ),
         when=_moment,
         consent=consent,
-        consent_names=consent_panel.names_of(request, consent),
+        consent_names=consent_panel.names_of(db, consent),
     )
 
 
@@ -182,31 +157,26 @@ def _moment(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _read_report(request: Request[Any, Any, Any], case_id: int, fmt: str, lang: str | None) -> RenderedReport:
+def _read_report(
+    request: Request[Any, Any, Any], db: Session, case_id: int, fmt: str, lang: str | None
+) -> RenderedReport:
     """The report in the asked language (else the page's), times in the configured zone; logged."""
-    shown = lang if lang in LANGUAGES else language(request)
-    timezone = context_of(request).settings.search.timezone
-    return in_transaction(
-        request,
-        lambda session, principal: service.read_report(
-            session, principal, case_id, fmt=fmt, lang=shown, timezone=timezone, now=utcnow()
-        ),
-    )
+    return api_handover.read_report(request, db, case_id, fmt, lang if lang in LANGUAGES else language(request))
 
 
 @get("/handover/{case_id:int}/report.html", guards=READ, sync_to_thread=True)
 def report_html(
-    request: Request[Any, Any, Any], case_id: FromPath[int], lang: FromQuery[str | None] = None
+    request: Request[Any, Any, Any], db: Session, case_id: FromPath[int], lang: FromQuery[str | None] = None
 ) -> Response[str]:
     """The report page itself (self-contained, inline CSS), logged as a report read."""
-    return Response(_read_report(request, case_id, "html", lang).html, media_type="text/html; charset=utf-8")
+    return Response(_read_report(request, db, case_id, "html", lang).html, media_type="text/html; charset=utf-8")
 
 
 @get("/handover/{case_id:int}/report.pdf", guards=READ, sync_to_thread=True, media_type="application/pdf")
 def report_pdf(
-    request: Request[Any, Any, Any], case_id: FromPath[int], lang: FromQuery[str | None] = None
+    request: Request[Any, Any, Any], db: Session, case_id: FromPath[int], lang: FromQuery[str | None] = None
 ) -> Response[bytes]:
-    return api_handover.pdf_response(_read_report(request, case_id, "pdf", lang))
+    return api_handover.pdf_response(_read_report(request, db, case_id, "pdf", lang))
 
 
 HANDLERS = [

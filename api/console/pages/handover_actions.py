@@ -15,12 +15,13 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Request, Response, post
 from litestar.params import FromPath
+from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
 from api.console.nav import CONSOLE_PATH
 from api.console.pages.formdata import Form, back, in_thread, read_form
-from api.console.pages.handover_view import in_transaction, load_case_view, render_progress
+from api.console.pages.handover_view import load_case_view, render_progress
 from api.console.render import language
 from api.routes import handover as api_handover
 from archive.clock import utcnow
@@ -75,7 +76,7 @@ async def open_case(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @post("/handover/{case_id:int}/decisions", guards=MANAGE, status_code=303)
-async def decide(request: Request[Any, Any, Any], case_id: FromPath[int]) -> Response[Any]:
+async def decide(request: Request[Any, Any, Any], db: Session, case_id: FromPath[int]) -> Response[Any]:
     form = await read_form(request)
     decision = form.text("decision")
     every_customer = form.checked("all_customers")
@@ -96,34 +97,26 @@ async def decide(request: Request[Any, Any, Any], case_id: FromPath[int]) -> Res
             "no customer or group was selected", hint="tick customers or groups in the tables, then save the decision"
         )
     decided = await in_thread(
-        lambda: in_transaction(
-            request,
-            lambda session, principal: service.decide_in_scope(
-                session,
-                principal,
-                case_id,
-                customers=None if body.all_customers else list(body.customers),
-                # Without named groups, "all customers" leaves the groups alone.
-                groups=list(body.groups),
-                decision=body.decision,
-                successor=body.successor,
-                note=body.note,
-                now=utcnow(),
-            ),
+        lambda: service.decide_in_scope(
+            db,
+            principal_of(request),
+            case_id,
+            customers=None if body.all_customers else list(body.customers),
+            # Without named groups, "all customers" leaves the groups alone.
+            groups=list(body.groups),
+            decision=body.decision,
+            successor=body.successor,
+            note=body.note,
+            now=utcnow(),
         )
     )
     return back(_next(form, case_id), notice="decided", count=decided)
 
 
 @post("/handover/{case_id:int}/accept-suggestions", guards=MANAGE, status_code=303)
-async def accept_suggestions(request: Request[Any, Any, Any], case_id: FromPath[int]) -> Response[Any]:
+async def accept_suggestions(request: Request[Any, Any, Any], db: Session, case_id: FromPath[int]) -> Response[Any]:
     await read_form(request)
-    decided = await in_thread(
-        lambda: in_transaction(
-            request,
-            lambda session, principal: service.accept_suggestions_in_scope(session, principal, case_id, utcnow()),
-        )
-    )
+    decided = await in_thread(lambda: service.accept_suggestions_in_scope(db, principal_of(request), case_id, utcnow()))
     return back(_case_url(case_id), notice="accepted", count=decided)
 
 
@@ -144,7 +137,7 @@ async def execute(request: Request[Any, Any, Any], case_id: FromPath[int]) -> Re
 
 
 @post("/handover/{case_id:int}/poll", guards=MANAGE, status_code=303)
-async def poll(request: Request[Any, Any, Any], case_id: FromPath[int]) -> Response[Any]:
+async def poll(request: Request[Any, Any, Any], db: Session, case_id: FromPath[int]) -> Response[Any]:
     """Ask WeCom for the transfer results now (the scheduler does it every minute)."""
     form = await read_form(request)
     context = context_of(request)
@@ -152,7 +145,7 @@ async def poll(request: Request[Any, Any, Any], case_id: FromPath[int]) -> Respo
         context.session_factory, context.wecom_contacts, case_id, principal_of(request), utcnow()
     )
     if request.headers.get("hx-request"):
-        view = await in_thread(lambda: load_case_view(request, case_id))
+        view = await in_thread(lambda: load_case_view(request, db, case_id))
         return render_progress(request, view, seen_status=form.text("seen") or None)
     return back(
         _case_url(case_id),
@@ -164,16 +157,13 @@ async def poll(request: Request[Any, Any, Any], case_id: FromPath[int]) -> Respo
 
 
 @post("/handover/{case_id:int}/sign-off", guards=MANAGE, status_code=303)
-async def sign_off(request: Request[Any, Any, Any], case_id: FromPath[int]) -> Response[Any]:
+async def sign_off(request: Request[Any, Any, Any], db: Session, case_id: FromPath[int]) -> Response[Any]:
     form = await read_form(request)
     body = _body(api_handover.SignOffRequest, {"note": form.text("note") or None, "lang": language(request)})
     timezone = context_of(request).settings.search.timezone
     await in_thread(
-        lambda: in_transaction(
-            request,
-            lambda session, principal: service.sign_off_with_report(
-                session, principal, case_id, body.note, body.lang, utcnow(), timezone=timezone
-            ),
+        lambda: service.sign_off_with_report(
+            db, principal_of(request), case_id, body.note, body.lang, utcnow(), timezone=timezone
         )
     )
     return back(_case_url(case_id), notice="signed")

@@ -11,37 +11,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from litestar import Request, Response
 from sqlalchemy.orm import Session
 
-from api.auth.guards import context_of
 from api.console.auth import principal_of
 from api.console.render import language, render
-from archive.directory import repository as directory
-from audit.handover import reasons, service, views
+from audit.handover import detail, reasons
 from audit.handover import report as reports
 from audit.handover.decisions import DECIDABLE_CASE_STATES
+from audit.handover.detail import MemberOption
 from audit.handover.dossier import RISK_REASON_TEXT
-from audit.handover.models import CaseStatus, Decision, HandoverCase, ItemState
-from audit.security.principal import Principal
+from audit.handover.models import CaseStatus, Decision, ItemState
 from audit.security.roles import Permission
-from config.database import session_scope
 
 PROGRESS_TEMPLATE: Final = "_handover_progress.html"
 # Item states whose transfer is under way or done: the item can no longer be re-decided.
 LOCKED_STATES: Final = frozenset({ItemState.SENT, ItemState.COMPLETED})
 
 Line = reports.CustomerLine | reports.GroupLine
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class MemberOption:
-    userid: str
-    name: str
-    same_department: bool
 
 
 @dataclass(frozen=True)
@@ -103,39 +92,18 @@ class CaseView:
         return [(flag, members) for flag, members in ((True, same), (False, others)) if members]
 
 
-def in_transaction(request: Request[Any, Any, Any], work: Callable[[Session, Principal], T]) -> T:
-    """One console request, one transaction, as the signed-in user."""
-    with session_scope(context_of(request).session_factory) as session:
-        return work(session, principal_of(request))
-
-
-def successor_options(session: Session, case: HandoverCase) -> list[MemberOption]:
-    """Active members other than the leaver, the leaver's departments first."""
-    members = directory.members(session, case.corp_id)
-    departments = directory.memberships(session, case.corp_id)
-    wanted = set(case.department_ids or ())
-    options = [
-        MemberOption(userid, member.name, bool(departments.get(userid, set()) & wanted))
-        for userid, member in members.items()
-        if member.is_active and userid != case.handover_userid
-    ]
-    return sorted(options, key=lambda m: (not m.same_department, m.name, m.userid))
-
-
-def load_case_view(request: Request[Any, Any, Any], case_id: int) -> CaseView:
+def load_case_view(request: Request[Any, Any, Any], db: Session, case_id: int) -> CaseView:
     """The case as the caller may see it (NotFound / OutOfScope otherwise)."""
     principal = principal_of(request)
-    with session_scope(context_of(request).session_factory) as session:
-        case = views.visible_case(session, principal, case_id)
-        can_manage = principal.can(Permission.HANDOVER_MANAGE)
-        return CaseView(
-            report=reports.build_report(session, case_id),
-            blockers=[] if case.signed_off_at else service.sign_off_blockers(session, case),
-            report_sha256=case.report_sha256,
-            signed_off_at=case.signed_off_at,
-            successors=successor_options(session, case) if can_manage else [],
-            can_manage=can_manage,
-        )
+    shown = detail.case_detail(db, principal, case_id, successors=True)
+    return CaseView(
+        report=shown.report,
+        blockers=shown.blockers,
+        report_sha256=shown.case.report_sha256,
+        signed_off_at=shown.case.signed_off_at,
+        successors=shown.successors,
+        can_manage=principal.can(Permission.HANDOVER_MANAGE),
+    )
 
 
 def reason_text(request: Request[Any, Any, Any]) -> Callable[[str], str]:

@@ -6,35 +6,30 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, get
+from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
 from api.console.i18n import translator
-from api.console.people import people_of
 from api.console.render import language, render, zone_of
-from archive import repository
+from archive import status as status_figures
 from archive.clock import utcnow
-from archive.completeness import service as completeness
 from archive.directory.names import Names
-from archive.integrity import repository as integrity
-from archive.status import collect_status
-from audit.alerts import queries as alert_counts
 from audit.detect.hits import Severity
-from audit.monitor import queries as monitor
-from audit.security.principal import Principal
+from audit.monitor.overview import OverviewPeriods
+from audit.monitor.overview import overview as overview_figures
+from audit.monitor.queries import GroupRisk
 from audit.security.roles import Permission
-from audit.security.scope import conversation_visible, resolve_scope
-from config.database import session_scope
 
 ALERT_DAYS = 14
 GROUP_DAYS = 7
 GROUPS_SHOWN = 10
 GROUPS_RANKED = 200  # rank before the scope filter, so a scoped reviewer still gets a full list
+PERIODS = OverviewPeriods(ALERT_DAYS, GROUP_DAYS, GROUPS_RANKED, GROUPS_SHOWN)
 STATUS_COLOURS = {"new": "#d9622b", "claimed": "#e0a526", "escalated": "#b3261e", "resolved": "#8fb8a8"}
 SEVERITY_COLOURS = {"low": "#8fb8a8", "medium": "#e0a526", "high": "#d9622b", "critical": "#b3261e"}
 
@@ -114,7 +109,7 @@ def group_label(conversation_id: int, roomid: str | None, names: Names) -> str:
     return f"#{conversation_id} …{roomid[-4:]}" if roomid else f"#{conversation_id}"
 
 
-def _health(request: Request[Any, Any, Any], now: datetime) -> list[CorpHealth]:
+def _health(request: Request[Any, Any, Any], corps: list[status_figures.CorpHealth]) -> list[CorpHealth]:
     context = context_of(request)
     t = translator(language(request))
     zone = zone_of(request)
@@ -124,74 +119,62 @@ def _health(request: Request[Any, Any, Any], now: datetime) -> list[CorpHealth]:
         return moment.astimezone(zone).strftime("%m-%d %H:%M") if moment else t("common.never")
 
     result = []
-    with session_scope(context.session_factory) as session:
-        corp_ids = sorted({c.corp_id for c in context.settings.corps()} | set(repository.known_corp_ids(session)))
-        for corp_id in corp_ids:
-            status = collect_status(session, corp_id, now)
-            lag = completeness.lag(session, corp_id, now)
-            gaps = completeness.gap_summary(session, corp_id)
-            checkpoint = integrity.latest_checkpoint(session, corp_id)
-            run = status.last_run
-            exposure_h = (lag.exposure_s or 0) / 3600
-            exposure_state = (
-                "bad"
-                if exposure_h >= thresholds.lag_critical_h
-                else "warn"
-                if exposure_h >= thresholds.lag_warning_h
+    for corp in corps:
+        status, lag, gaps, checkpoint = corp.status, corp.lag, corp.gaps, corp.checkpoint
+        run = status.last_run
+        exposure_h = (lag.exposure_s or 0) / 3600
+        exposure_state = (
+            "bad"
+            if exposure_h >= thresholds.lag_critical_h
+            else "warn"
+            if exposure_h >= thresholds.lag_warning_h
+            else "ok"
+        )
+        tiles = [
+            Tile(t("ov.messages"), f"{status.counts.messages:,}", ""),
+            Tile(
+                t("ov.exposure"),
+                duration(lag.exposure_s, t),
+                exposure_state,
+                t("ov.lag") + " " + duration(lag.message_lag_s, t),
+            ),
+            Tile(
+                t("ov.last_pull"),
+                when(run.started_at if run else None),
+                ""
+                if run is None
                 else "ok"
-            )
-            tiles = [
-                Tile(t("ov.messages"), f"{status.counts.messages:,}", ""),
-                Tile(
-                    t("ov.exposure"),
-                    duration(lag.exposure_s, t),
-                    exposure_state,
-                    t("ov.lag") + " " + duration(lag.message_lag_s, t),
-                ),
-                Tile(
-                    t("ov.last_pull"),
-                    when(run.started_at if run else None),
-                    ""
-                    if run is None
-                    else "ok"
-                    if run.status == "completed"
-                    else "warn"
-                    if run.status in ("running", "interrupted")
-                    else "bad",
-                    t(f"ov.pull.{run.status}") if run else "",
-                ),
-                Tile(
-                    t("ov.quarantine"),
-                    f"{status.counts.quarantined_open:,}",
-                    "bad" if status.counts.quarantined_open else "ok",
-                ),
-                Tile(
-                    t("ov.gaps"),
-                    f"{gaps.gaps:,}",
-                    "bad" if gaps.gaps else "ok",
-                    t("ov.gaps.missing", missing=gaps.missing) if gaps.gaps else "",
-                ),
-                Tile(t("ov.media"), f"{lag.pending_media:,}", "warn" if lag.failed_media else ""),
-                Tile(
-                    t("ov.chain"),
-                    when(checkpoint.created_at) if checkpoint else t("ov.chain.never"),
-                    "ok" if checkpoint else "warn",
-                    t("ov.chain.links", count=checkpoint.count) if checkpoint else "",
-                ),
-            ]
-            result.append(CorpHealth(corp_id, tiles))
+                if run.status == "completed"
+                else "warn"
+                if run.status in ("running", "interrupted")
+                else "bad",
+                t(f"ov.pull.{run.status}") if run else "",
+            ),
+            Tile(
+                t("ov.quarantine"),
+                f"{status.counts.quarantined_open:,}",
+                "bad" if status.counts.quarantined_open else "ok",
+            ),
+            Tile(
+                t("ov.gaps"),
+                f"{gaps.gaps:,}",
+                "bad" if gaps.gaps else "ok",
+                t("ov.gaps.missing", missing=gaps.missing) if gaps.gaps else "",
+            ),
+            Tile(t("ov.media"), f"{lag.pending_media:,}", "warn" if lag.failed_media else ""),
+            Tile(
+                t("ov.chain"),
+                when(checkpoint.created_at) if checkpoint else t("ov.chain.never"),
+                "ok" if checkpoint else "warn",
+                t("ov.chain.links", count=checkpoint.count) if checkpoint else "",
+            ),
+        ]
+        result.append(CorpHealth(corp.corp_id, tiles))
     return result
 
 
-def _alert_chart(request: Request[Any, Any, Any], principal: Principal, now: datetime) -> str | None:
+def _alert_chart(request: Request[Any, Any, Any], days: list[date], counts: dict[tuple[date, str], int]) -> str | None:
     t = translator(language(request))
-    zone = zone_of(request)
-    last_day = now.astimezone(zone).date()
-    days = [last_day - timedelta(days=offset) for offset in range(ALERT_DAYS - 1, -1, -1)]
-    with session_scope(context_of(request).session_factory) as session:
-        counts = alert_counts.alerts_by_day_and_severity(
-            session, resolve_scope(session, principal), zone, last_day, ALERT_DAYS
-        )
     if not counts:
         return None
     option = {
@@ -215,22 +198,9 @@ def _alert_chart(request: Request[Any, Any, Any], principal: Principal, now: dat
     return json.dumps(option, ensure_ascii=False)
 
 
-def _groups_chart(request: Request[Any, Any, Any], principal: Principal, now: datetime) -> str | None:
-    context = context_of(request)
+def _groups_chart(request: Request[Any, Any, Any], riskiest: list[GroupRisk], names: Names) -> str | None:
     t = translator(language(request))
-    # Rollup days are local days of the detection zone (as on the groups page), not UTC days.
-    last_day = now.astimezone(ZoneInfo(context.settings.detection.timezone)).date()
-    first_day = last_day - timedelta(days=GROUP_DAYS - 1)
-    with session_scope(context.session_factory) as session:
-        scope = resolve_scope(session, principal)
-        ranked = []
-        for corp_id in repository.known_corp_ids(session):
-            ranked += monitor.rank_groups(session, corp_id, first_day, last_day, limit=GROUPS_RANKED)
-        ranked.sort(key=lambda group: group.risk_score, reverse=True)
-        shown = [g for g in ranked if g.risk_score > 0 and conversation_visible(session, scope, g.conversation_id)][
-            :GROUPS_SHOWN
-        ]
-        names = people_of(session, {g.roomid for g in shown if g.roomid})
+    shown = list(riskiest)
     if not shown:
         return None
     shown.reverse()  # ECharts draws the first category at the bottom
@@ -258,10 +228,8 @@ def _groups_chart(request: Request[Any, Any, Any], principal: Principal, now: da
     return json.dumps(option, ensure_ascii=False)
 
 
-def _status_chart(request: Request[Any, Any, Any], principal: Principal) -> str | None:
+def _status_chart(request: Request[Any, Any, Any], counts: dict[str, int]) -> str | None:
     t = translator(language(request))
-    with session_scope(context_of(request).session_factory) as session:
-        counts = alert_counts.open_alerts_by_status(session, resolve_scope(session, principal))
     if not counts:
         return None
     option = {
@@ -287,19 +255,24 @@ def _status_chart(request: Request[Any, Any, Any], principal: Principal) -> str 
 
 
 @get("/", guards=[signed_in()], sync_to_thread=True)
-def overview(request: Request[Any, Any, Any]) -> Response[str]:
+def overview(request: Request[Any, Any, Any], db: Session) -> Response[str]:
     principal = principal_of(request)
-    now = utcnow()
-    can_alerts = principal.can(Permission.ALERTS_READ)
+    figures = overview_figures(db, principal, context_of(request).settings, utcnow(), zone_of(request), PERIODS)
     return render(
         request,
         "overview.html",
         principal=principal,
-        health=_health(request, now) if principal.can(Permission.ARCHIVE_STATUS) else None,
-        alert_chart=_alert_chart(request, principal, now) if can_alerts else None,
-        status_chart=_status_chart(request, principal) if can_alerts else None,
-        groups_chart=_groups_chart(request, principal, now) if principal.can(Permission.MONITOR_READ) else None,
-        can_alerts=can_alerts,
+        health=None if figures.health is None else _health(request, figures.health),
+        alert_chart=None
+        if figures.alerts_by_day is None
+        else _alert_chart(request, figures.alert_days, figures.alerts_by_day),
+        status_chart=None
+        if figures.open_alerts_by_status is None
+        else _status_chart(request, figures.open_alerts_by_status),
+        groups_chart=None
+        if figures.riskiest_groups is None
+        else _groups_chart(request, figures.riskiest_groups, figures.names),
+        can_alerts=principal.can(Permission.ALERTS_READ),
         can_groups=principal.can(Permission.MONITOR_READ),
         alert_days=ALERT_DAYS,
         group_days=GROUP_DAYS,
