@@ -6,7 +6,7 @@ reported for each."""
 
 from __future__ import annotations
 
-from audit.errors import AuditError, Conflict, NotFound
+from audit.errors import AuditError, Conflict, InvalidInput, NotFound
 
 
 class AlertError(AuditError):
@@ -34,3 +34,9 @@ class TransitionRefusedError(AlertError, Conflict):
         self.alert_id = alert_id
         self.action = action
         self.status = status
+
+
+class ReviewInputError(AlertError, InvalidInput):
+    """What the reviewer sent cannot be used (an empty note)."""
+
+    code = "review_input"

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from audit.alerts.errors import AlertError, AlertNotFoundError, TransitionRefusedError
+from audit.alerts.errors import AlertError, AlertNotFoundError, ReviewInputError, TransitionRefusedError
 from audit.alerts.from_hits import SUPPRESSION_KEY_CHARS
 from audit.alerts.models import Alert
 from audit.alerts.routing import MANAGER, is_channel_target, targets_for
@@ -217,7 +217,7 @@ def reopen(session: Session, alert_id: int, *, actor: str, now: datetime, note: 
 
 def add_note(session: Session, alert_id: int, *, actor: str, note: str, now: datetime) -> Alert:
     if not note.strip():
-        raise AlertError("a note cannot be empty")
+        raise ReviewInputError("a note cannot be empty", hint="write what you checked or decided")
     alert = _load(session, alert_id)
     alert.updated_at = now
     _trail(session, alert, actor, "note", alert.status, now, note)
@@ -268,24 +268,6 @@ def bulk(session: Session, alert_ids: Sequence[int], action: Callable[[int], obj
         else:
             result.done.append(alert_id)
     return result
-
-
-def is_suppressed(
-    session: Session, corp_id: str, conversation_id: int | None, rule: str, normalised: str | None
-) -> bool:
-    if conversation_id is None or not normalised:
-        return False
-    return (
-        session.scalar(
-            select(Suppression.id).where(
-                Suppression.corp_id == corp_id,
-                Suppression.conversation_id == conversation_id,
-                Suppression.rule == rule,
-                Suppression.normalised == normalised[:SUPPRESSION_KEY_CHARS],
-            )
-        )
-        is not None
-    )
 
 
 def suppressions(session: Session, corp_id: str) -> set[tuple[int, str, str]]:
