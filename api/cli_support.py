@@ -1,39 +1,19 @@
-"""What every command module shares: opening the app from settings, and failing with a hint."""
+"""Moved to ``api.cli.support``; kept for ``api.cli_monitor``, ``api.cli_handover``,
+``api.cli_directory`` and ``api.cli_consent`` until they move into ``api/cli/`` (then delete
+this file). The names resolve lazily: ``api.cli`` imports those four modules, which import
+this one, so importing ``api.cli`` from here at load time would be a cycle again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
-import typer
-from rich.console import Console
-from sqlalchemy.orm import Session
+if TYPE_CHECKING:
+    from api.cli.support import fail, open_context, transaction
 
-from api import unit_of_work
-from api.context import AppContext
-from config.logs import configure_logging
-from config.settings import load_settings
-
-err_console = Console(stderr=True)
+__all__ = ["fail", "open_context", "transaction"]
 
 
-def open_context() -> AppContext:
-    """The composition root from the effective settings, with logging configured."""
-    settings = load_settings()
-    configure_logging(settings.logging.level, json_output=settings.logging.json_output)
-    return AppContext(settings)
+def __getattr__(name: str) -> Any:
+    from api.cli import support
 
-
-def fail(message: str, hint: str = "") -> typer.Exit:
-    """Print the error and what to do next; ``raise fail(...)`` exits with status 1."""
-    err_console.print(f"[bold red]Error:[/] {message}")
-    if hint:
-        err_console.print(f"[yellow]What to do:[/] {hint}")
-    return typer.Exit(code=1)
-
-
-@contextmanager
-def transaction(context: AppContext) -> Iterator[Session]:
-    """One unit of work for a command (commits on success, rolls back on any error)."""
-    with unit_of_work.transaction(context) as session:
-        yield session
+    return getattr(support, name)

@@ -14,7 +14,7 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 from sqlalchemy import select
 
-from api import cli_search
+from api.cli import search as cli_search
 from archive.clock import utcnow
 from archive.models import Message
 from config.settings import SearchSettings

@@ -12,7 +12,8 @@ import structlog
 import typer
 from typer.testing import CliRunner
 
-from api.cli_completeness import register, status_fields, status_lines
+from api.cli import completeness as completeness_cli
+from api.cli.completeness import status_fields, status_lines
 from archive.completeness.alerts import CompletenessThresholds, evaluate
 from config.database import session_scope
 from tests.archive.completeness.conftest import clocked_edge, populate_until, pull
@@ -27,8 +28,12 @@ def completeness(edge: Edge, *args: str, thresholds: CompletenessThresholds | No
     def main() -> None:
         """A host app like api.cli."""
 
-    register(app, make_context=edge.context, thresholds_of=lambda _context: thresholds or CompletenessThresholds())
-    with structlog.testing.capture_logs():  # api.cli logs to stderr; here the log stays out of stdout
+    app.command("completeness")(completeness_cli.completeness)
+    with pytest.MonkeyPatch.context() as patch, structlog.testing.capture_logs():  # logs stay out of stdout
+        patch.setattr(completeness_cli, "open_context", edge.context)  # on the test's engine
+        if thresholds is not None:
+            patch.setattr(edge.settings.completeness, "lag_warning_h", thresholds.lag_warning_h)
+            patch.setattr(edge.settings.completeness, "lag_critical_h", thresholds.lag_critical_h)
         result = CliRunner().invoke(app, ["completeness", *args], env={"COLUMNS": "250"})
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception

@@ -10,7 +10,7 @@ import typer
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from api.cli_integrity import register
+from api.cli import integrity
 from config.logs import configure_logging
 from tests.archive.integrity.helpers import checkpoint_file, link_at, pull
 from tests.conftest import Edge
@@ -21,7 +21,10 @@ def cli(edge: Edge, monkeypatch: pytest.MonkeyPatch) -> Iterator[typer.Typer]:
     for name, value in edge.env().items():
         monkeypatch.setenv(name, value)
     app = typer.Typer()
-    register(app)
+    app.command("verify")(integrity.verify)
+    app.command("export")(integrity.export)
+    app.command("verify-export")(integrity.verify_export)
+    app.command("checkpoint")(integrity.checkpoint)
     yield app
     configure_logging()  # the commands pointed the logs at the runner's stream, closed now
 

@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
-from api.cli_retention import register
+from api.cli import retention
 from config.logs import configure_logging
 from tests.archive.retention.helpers import older_than, pull_history, sent_messages, stored_msgids
 from tests.conftest import Edge
@@ -24,7 +24,7 @@ def retention_cli(edge: Edge) -> Iterator[typer.Typer]:
     def main() -> None:
         """The main CLI's stand-in (``api.cli`` registers the same group)."""
 
-    register(app)
+    app.add_typer(retention.app, name="retention")
     yield app
     configure_logging("WARNING")  # the commands pointed the logs at the runner's streams, closed by now
 

@@ -1,5 +1,7 @@
 """``wecom-audit detect`` (try detectors on text lines) and ``wecom-audit lexicon`` (rule tables:
-list, import, export, seed). Translates and delegates only."""
+list, import, export, seed). Translates and delegates only.
+
+``api.cli`` registers :func:`detect` and adds :data:`lexicon_app` as ``lexicon``."""
 
 from __future__ import annotations
 
@@ -13,10 +15,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from api.cli_support import open_context, transaction
+from api.cli.support import console, err_console, open_context, transaction
 from api.context import AppContext
 from audit.detect.context import MessageContext
 from audit.detect.engine import DetectionEngine, compile_engine
@@ -25,13 +26,12 @@ from audit.detect.rules import io as rules_io
 from audit.detect.rules import repository as rules_repository
 from audit.detect.rules.service import ensure_starter_rules, import_groups, rules_or_starter
 from audit.detect.rules.spec import RuleError, RuleSet
+from audit.detect.rules.starter import starter_rules
 
 DETECT_CHUNK_LINES = 512
 SENTIMENT_HINT = "sentiment model not found: run `wecom-audit nlp train` (or pass --no-sentiment)"
 
 lexicon_app = typer.Typer(help="Lexicon rule tables: list, import and export (CSV/Excel).", no_args_is_help=True)
-err_console = Console(stderr=True)
-console = Console()
 
 
 class _SentimentResult(Protocol):
@@ -45,12 +45,7 @@ class _SentimentModel(Protocol):
     def predict(self, texts: Sequence[str]) -> Sequence[_SentimentResult]: ...
 
 
-def register(app: typer.Typer) -> None:
-    app.command("detect")(detect_command)
-    app.add_typer(lexicon_app, name="lexicon")
-
-
-def detect_command(
+def detect(
     rules: Annotated[
         Path | None,
         typer.Option("--rules", help="A draft lexicon (.csv or .xlsx) instead of the database's rules.", exists=True),
@@ -131,7 +126,7 @@ def _default_rules(context: AppContext) -> RuleSet:
     data_dir = settings.detection.lexicon_data_dir
     default_file = settings.data_dir / "wecom-audit.db"
     if not settings.database.url and not default_file.exists():
-        return rules_or_starter_without_db(data_dir)
+        return starter_rules(data_dir)
     try:
         with transaction(context) as session:
             return rules_or_starter(session, data_dir=data_dir)
@@ -139,16 +134,11 @@ def _default_rules(context: AppContext) -> RuleSet:
         err_console.print(
             f"[yellow]Note:[/] database rules unavailable ({type(exc).__name__}); using the starter lexicons"
         )
-        return rules_or_starter_without_db(data_dir)
-
-
-def rules_or_starter_without_db(data_dir: Path | None) -> RuleSet:
-    from audit.detect.rules.starter import starter_rules
-
-    return starter_rules(data_dir)
+        return starter_rules(data_dir)
 
 
 def _sentiment_model(path: Path | None) -> _SentimentModel | None:
+    # spaCy is loaded only when a sentiment is asked for (and may not be installed).
     try:
         module = importlib.import_module("audit.nlp.sentiment")
     except ImportError:

@@ -8,67 +8,41 @@ Passwords are read without echo, or from stdin with ``--password-stdin`` for scr
 
 from __future__ import annotations
 
-import getpass
 import sys
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.cli_support import open_context, transaction
+from api.cli.support import console, err_console, operator_principal, transaction, with_app
+from api.context import AppContext
 from archive.clock import utcnow
-from archive.errors import ArchiveError
 from audit.accesslog import jobs as access_jobs
-from audit.errors import AuditError
 from audit.handover.inheritance import apply_pending_inheritances
 from audit.security import admin
 from audit.security import scope as scopes
 from audit.security import service as security
 from audit.security.principal import Principal
-from config.settings import ConfigError, load_settings
+from config.settings import load_settings
 
-console = Console()
-err_console = Console(stderr=True)
-
-users_app = typer.Typer(help="Users of the audit API and console.", no_args_is_help=True)
+app = typer.Typer(help="Users of the audit API and console.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens for integrations.", no_args_is_help=True)
 access_log_app = typer.Typer(help="The access log (who read which chats).", no_args_is_help=True)
 
 T = TypeVar("T")
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(users_app, name="users")
-    app.add_typer(tokens_app, name="tokens")
-    app.add_typer(access_log_app, name="access-log")
-
-
-def _operator() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
-
-
 def _run(work: Callable[[Session, Principal], T]) -> T:
     """One committed unit of work as the CLI operator; errors become a message and exit 1."""
-    context = open_context()
-    try:
-        context.migrate()
+
+    def unit(context: AppContext) -> T:
         with transaction(context) as session:
-            return work(session, security.cli_principal(_operator()))
-    except (AuditError, ConfigError) as exc:
-        err_console.print(f"[bold red]Error:[/] {exc}")
-        hint = getattr(exc, "hint", "")
-        if hint:
-            err_console.print(f"[yellow]What to do:[/] {hint}")
-        raise typer.Exit(code=1) from None
-    finally:
-        context.close()
+            return work(session, operator_principal())
+
+    return with_app(unit)
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -88,7 +62,7 @@ def _departments(values: list[str]) -> list[tuple[str, int]]:
     return parsed
 
 
-@users_app.command("add")
+@app.command("add")
 def add_user(
     username: str,
     role: Annotated[str, typer.Option(help="admin, compliance_officer, reviewer, manager or auditor.")],
@@ -132,7 +106,7 @@ def add_user(
         console.print(f"Granted {added.inherited} conversations {wecom_userid} inherited through handover cases.")
 
 
-@users_app.command("list")
+@app.command("list")
 def list_users() -> None:
     """Every user with role, scope and state."""
     users = _run(lambda session, _: security.list_users(session))
@@ -144,14 +118,14 @@ def list_users() -> None:
     console.print(table)
 
 
-@users_app.command("disable")
+@app.command("disable")
 def disable_user(username: str) -> None:
     """Disable a user (kept for the access log; their sessions end at once)."""
     _run(lambda session, actor: security.disable_user(session, actor, username, utcnow()))
     console.print(f"Disabled [bold]{username}[/].")
 
 
-@users_app.command("passwd")
+@app.command("passwd")
 def set_password(
     username: str,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
@@ -162,7 +136,7 @@ def set_password(
     console.print(f"Password of [bold]{username}[/] changed.")
 
 
-@users_app.command("protect")
+@app.command("protect")
 def protect(
     corp_id: str,
     userid: str,
@@ -252,12 +226,4 @@ def verify_access_log() -> None:
 
 def _run_job(job: Callable[[sessionmaker[Session]], T]) -> T:
     """A job that opens its own transactions; errors become a message and exit 1."""
-    context = open_context()
-    try:
-        context.migrate()
-        return job(context.session_factory)
-    except (AuditError, ConfigError, ArchiveError) as exc:
-        err_console.print(f"[bold red]Error:[/] {exc}")
-        raise typer.Exit(code=1) from None
-    finally:
-        context.close()
+    return with_app(lambda context: job(context.session_factory))

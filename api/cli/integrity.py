@@ -1,55 +1,41 @@
 """The integrity commands of ``wecom-audit``: verify, export, verify-export, checkpoint.
 
-``api.cli`` adds them with :func:`register`. Like the rest of the CLI they translate and
+``api.cli`` registers them on the root app. Like the rest of the CLI they translate and
 delegate only. What they print names positions, msgids and seqs — never content.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from api.cli_support import fail, open_context
+from api.cli.support import console, err_console, fail, guarded, open_context
 from api.context import AppContext
-from archive.errors import ArchiveError
 from archive.integrity.checkpoints import checkpoint_path
-from archive.integrity.export import export, verify_export
+from archive.integrity.export import export as export_messages
+from archive.integrity.export import verify_export as verify_export_dir
 from archive.integrity.jobs import checkpoint_corps
 from archive.integrity.verify import VerifyReport, verify_corp
 from config.logs import configure_logging
-from config.settings import ConfigError, Settings, load_settings
+from config.settings import Settings, load_settings
 
-console = Console()
-err_console = Console(stderr=True)
-
-T = TypeVar("T")
-
-CorpOption = Annotated[str | None, typer.Option("--corp", help="Corp id (default: every configured corp).")]
+# Unlike elsewhere, no --corp means every configured corp.
+AllCorpsOption = Annotated[str | None, typer.Option("--corp", help="Corp id (default: every configured corp).")]
 
 
-def register(app: typer.Typer) -> None:
-    """Add the integrity commands to the ``wecom-audit`` app."""
-    app.command("verify")(verify_command)
-    app.command("export")(export_command)
-    app.command("verify-export")(verify_export_command)
-    app.command("checkpoint")(checkpoint_command)
-
-
-def verify_command(corp: CorpOption = None) -> None:
+def verify(corp: AllCorpsOption = None) -> None:
     """Recompute the hash chain over stored messages and report the first broken link."""
     context = open_context()
     broken = False
     try:
         context.migrate()
         for corp_id in _corp_ids(context, corp):
-            report = _guarded(partial(_verify_with_progress, context, corp_id))
+            report = guarded(partial(_verify_with_progress, context, corp_id))
             _print_verify(report, checkpoint_path(context.settings, corp_id))
             broken |= not report.ok
     finally:
@@ -87,7 +73,7 @@ def _print_verify(report: VerifyReport, checkpoint_file: Path) -> None:
         console.print(f"Checkpoint written at position {report.checkpoint.position:,} to {checkpoint_file}.")
 
 
-def export_command(
+def export(
     out_dir: Annotated[Path, typer.Argument(help="New or empty directory to write the export into.")],
     corp: Annotated[str | None, typer.Option("--corp", help="Corp id (default: the configured one).")] = None,
     conversation: Annotated[int | None, typer.Option("--conversation", help="Only this conversation id.")] = None,
@@ -97,10 +83,10 @@ def export_command(
     """Export messages with their chain hashes and a manifest that `verify-export` checks."""
     context = open_context()
     try:
-        corp_id = corp or _guarded(lambda: context.settings.corp().corp_id)
+        corp_id = corp or guarded(lambda: context.settings.corp().corp_id)
         context.migrate()
-        report = _guarded(
-            lambda: export(
+        report = guarded(
+            lambda: export_messages(
                 context.session_factory,
                 corp_id,
                 out_dir,
@@ -114,12 +100,12 @@ def export_command(
     console.print(f"Exported {report.messages:,} messages of {corp_id} to {report.out_dir}.")
 
 
-def verify_export_command(
+def verify_export(
     directory: Annotated[Path, typer.Argument(help="A directory written by `wecom-audit export`.", file_okay=False)],
 ) -> None:
     """Check an export: its manifest, its files' SHA-256 and every record's hash."""
     _configure_logs(load_settings())
-    report = verify_export(directory)
+    report = verify_export_dir(directory)
     if report.ok:
         console.print(f"Export verified: {report.messages:,} messages, every hash matches.")
         return
@@ -129,12 +115,12 @@ def verify_export_command(
     raise typer.Exit(code=1)
 
 
-def checkpoint_command(corp: CorpOption = None) -> None:
+def checkpoint(corp: AllCorpsOption = None) -> None:
     """Write a checkpoint of each chain's head to the database and the append-only file."""
     context = open_context()
     try:
         context.migrate()
-        written = _guarded(lambda: checkpoint_corps(context.session_factory, context.settings, corp or None))
+        written = guarded(lambda: checkpoint_corps(context.session_factory, context.settings, corp or None))
     finally:
         context.close()
     for corp_id, checkpoint in written.items():
@@ -144,20 +130,11 @@ def checkpoint_command(corp: CorpOption = None) -> None:
             console.print(f"{corp_id}: checkpoint at position {checkpoint.position:,}.")
 
 
-# --- small helpers (as in api.cli, which imports this module) ---------------------------
+# --- small helpers -----------------------------------------------------------------------
 
 
 def _configure_logs(settings: Settings) -> None:
     configure_logging(settings.logging.level, json_output=settings.logging.json_output)
-
-
-def _guarded(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except ArchiveError as exc:
-        raise fail(str(exc).split(" — ")[0], exc.hint) from None
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
 
 
 def _corp_ids(context: AppContext, corp: str | None) -> list[str]:

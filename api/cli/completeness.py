@@ -2,26 +2,23 @@
 alerts of a corp; and the completeness lines of ``wecom-audit status``. It translates and
 delegates only (to ``archive.completeness`` and ``archive.wecom``).
 
-Kept out of ``api.cli`` so that module stays readable: ``api.cli`` calls :func:`register`.
-Nothing here imports ``api.cli``.
+``api.cli`` registers :func:`completeness` on the root app; ``api.cli.archive`` prints
+:func:`status_lines` and :func:`status_fields`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from api.cli_support import open_context, transaction
-from api.context import AppContext
+from api.cli.support import CorpOption, console, err_console, fail, open_context, transaction
 from archive.clock import utcnow
 from archive.completeness import service
 from archive.completeness.alerts import AlertSnapshot, CompletenessThresholds, assess, open_alerts
@@ -37,101 +34,83 @@ DEFAULT_COVERAGE_DAYS = 7
 DEFAULT_GAP_LIMIT = 20
 SECONDS_PER_HOUR = 3600
 
-console = Console()
-err_console = Console(stderr=True)
 
-
-def _default_thresholds(_context: AppContext) -> CompletenessThresholds:
-    return CompletenessThresholds()
-
-
-def register(
-    app: typer.Typer,
-    *,
-    make_context: Callable[[], AppContext] = open_context,
-    thresholds_of: Callable[[AppContext], CompletenessThresholds] = _default_thresholds,
+def completeness(
+    corp: CorpOption = None,
+    days: Annotated[int, typer.Option(min=1, help="Coverage period: this many local days up to now.")] = (
+        DEFAULT_COVERAGE_DAYS
+    ),
+    zone: Annotated[str, typer.Option(help="Time zone of the coverage days.")] = service.DEFAULT_ZONE,
+    gap_limit: Annotated[int, typer.Option(min=1, help="List at most this many seq gaps.")] = DEFAULT_GAP_LIMIT,
+    api_base_url: Annotated[
+        str, typer.Option(envvar=API_BASE_URL_ENV, help="WeCom's HTTP API, for the archive permit list.")
+    ] = DEFAULT_API_BASE_URL,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
-    """Add the ``completeness`` command to ``app``. ``make_context`` builds the services
-    (``api.cli`` passes its own); ``thresholds_of`` reads the alert thresholds from them
-    (the built-in 12 h / 24 h until the settings carry them)."""
-
-    @app.command("completeness")
-    def completeness(
-        corp: Annotated[str | None, typer.Option("--corp", help="Corp id (default: the configured one).")] = None,
-        days: Annotated[int, typer.Option(min=1, help="Coverage period: this many local days up to now.")] = (
-            DEFAULT_COVERAGE_DAYS
-        ),
-        zone: Annotated[str, typer.Option(help="Time zone of the coverage days.")] = service.DEFAULT_ZONE,
-        gap_limit: Annotated[int, typer.Option(min=1, help="List at most this many seq gaps.")] = DEFAULT_GAP_LIMIT,
-        api_base_url: Annotated[
-            str, typer.Option(envvar=API_BASE_URL_ENV, help="WeCom's HTTP API, for the archive permit list.")
-        ] = DEFAULT_API_BASE_URL,
-        as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
-    ) -> None:
-        """Seq gaps, lag behind WeCom, coverage of the members with the archiving licence, open alerts."""
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise _fail(f"Unknown time zone {zone!r}.", "use an IANA name such as Asia/Shanghai") from None
-        context = make_context()
-        try:
-            thresholds = thresholds_of(context)
-            corp_settings = context.settings.corp(corp)
-            context.migrate()
-            permit_error: ArchiveError | None = None
-            permitted: list[str] | None = None
-            client = WeComClient(
-                api_base_url,
-                corp_settings.corp_id,
-                corp_settings.archive_secret.get_secret_value(),
-                timeout_s=context.settings.sdk.timeout_s,
+    """Seq gaps, lag behind WeCom, coverage of the members with the archiving licence, open alerts."""
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise fail(f"Unknown time zone {zone!r}.", "use an IANA name such as Asia/Shanghai") from None
+    context = open_context()
+    try:
+        thresholds = context.completeness_thresholds
+        corp_settings = context.settings.corp(corp)
+        context.migrate()
+        permit_error: ArchiveError | None = None
+        permitted: list[str] | None = None
+        client = WeComClient(
+            api_base_url,
+            corp_settings.corp_id,
+            corp_settings.archive_secret.get_secret_value(),
+            timeout_s=context.settings.sdk.timeout_s,
+        )
+        with BlockingWeComClient(client) as wecom:
+            try:
+                permitted = wecom.permit_users()
+            except ArchiveError as exc:  # shown below; the other sections need no WeCom
+                permit_error = exc
+        now = utcnow()
+        with transaction(context) as session:
+            corp_id = corp_settings.corp_id
+            found = completeness_report(session, corp_id, now, gap_limit=gap_limit, thresholds=thresholds)
+            report = (
+                None
+                if permitted is None
+                else coverage_of_days(session, corp_id, permitted, now=now, days=days, zone=zone)
             )
-            with BlockingWeComClient(client) as wecom:
-                try:
-                    permitted = wecom.permit_users()
-                except ArchiveError as exc:  # shown below; the other sections need no WeCom
-                    permit_error = exc
-            now = utcnow()
-            with transaction(context) as session:
-                corp_id = corp_settings.corp_id
-                found = completeness_report(session, corp_id, now, gap_limit=gap_limit, thresholds=thresholds)
-                report = (
-                    None
-                    if permitted is None
-                    else coverage_of_days(session, corp_id, permitted, now=now, days=days, zone=zone)
-                )
-            summary, gap_list, lag = found.gaps, found.first_gaps, found.lag
-            alerts, consent = found.open_alerts, found.consent
-        except ConfigError as exc:
-            raise _fail(str(exc)) from None
-        finally:
-            context.close()
-        if as_json:
-            print(
-                json.dumps(
-                    {
-                        "corp_id": corp_settings.corp_id,
-                        "gaps": asdict(summary) | {"first": [asdict(gap) for gap in gap_list]},
-                        "lag": asdict(lag),
-                        "coverage": asdict(report) if report else None,
-                        "coverage_error": _error_fields(permit_error),
-                        "alerts": [asdict(alert) for alert in alerts],
-                        "consent": asdict(consent),
-                    },
-                    default=_json_value,
-                    ensure_ascii=False,
-                )
+        summary, gap_list, lag = found.gaps, found.first_gaps, found.lag
+        alerts, consent = found.open_alerts, found.consent
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        context.close()
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "corp_id": corp_settings.corp_id,
+                    "gaps": asdict(summary) | {"first": [asdict(gap) for gap in gap_list]},
+                    "lag": asdict(lag),
+                    "coverage": asdict(report) if report else None,
+                    "coverage_error": _error_fields(permit_error),
+                    "alerts": [asdict(alert) for alert in alerts],
+                    "consent": asdict(consent),
+                },
+                default=_json_value,
+                ensure_ascii=False,
             )
-        else:
-            _print_tables(summary, gap_list, lag, report, alerts, thresholds)
-            if consent.without_consent:
-                console.print(_consent_line(corp_settings.corp_id, consent))
-        if permit_error is not None:
-            message, _, hint = str(permit_error).partition(" — ")
-            err_console.print(f"[bold red]Coverage unavailable:[/] {message}")
-            if hint:
-                err_console.print(f"[yellow]What to do:[/] {hint}")
-            raise typer.Exit(code=1)
+        )
+    else:
+        _print_tables(summary, gap_list, lag, report, alerts, thresholds)
+        if consent.without_consent:
+            console.print(_consent_line(corp_settings.corp_id, consent))
+    if permit_error is not None:
+        message, _, hint = str(permit_error).partition(" — ")
+        err_console.print(f"[bold red]Coverage unavailable:[/] {message}")
+        if hint:
+            err_console.print(f"[yellow]What to do:[/] {hint}")
+        raise typer.Exit(code=1)
 
 
 def status_lines(
@@ -301,10 +280,3 @@ def _error_fields(error: ArchiveError | None) -> dict[str, Any] | None:
     if error is None:
         return None
     return {"code": error.code, "message": str(error).partition(" — ")[0], "hint": error.hint}
-
-
-def _fail(message: str, hint: str = "") -> typer.Exit:
-    err_console.print(f"[bold red]Error:[/] {message}")
-    if hint:
-        err_console.print(f"[yellow]What to do:[/] {hint}")
-    return typer.Exit(code=1)

@@ -10,7 +10,6 @@ the trail is ``--as`` (default: $USER).
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,13 +19,12 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from api.cli_support import open_context, transaction
+from api.cli.support import CorpOption, console, err_console, open_context, os_user, transaction
 from api.context import AppContext
 from archive.clock import utcnow
 from archive.corps import corp_in_question
@@ -47,29 +45,13 @@ from audit.review.simulate import simulate_with_current
 from audit.stage import DetectionStage, StageReport, TrainedSentiment, rescan
 from config.settings import ConfigError
 
-console = Console()
-err_console = Console(stderr=True)
-
-alerts_app = typer.Typer(help="Alerts, the review workflow, notifications and rule simulation.", no_args_is_help=True)
+app = typer.Typer(help="Alerts, the review workflow, notifications and rule simulation.", no_args_is_help=True)
 routes_app = typer.Typer(help="Who hears about which alerts.", no_args_is_help=True)
-alerts_app.add_typer(routes_app, name="routes")
+app.add_typer(routes_app, name="routes")
 
-CorpOption = Annotated[str | None, typer.Option("--corp", help="Corp id (default: the configured one).")]
 ActorOption = Annotated[str, typer.Option("--as", help="Who is acting (recorded in the audit trail).")]
 NoteOption = Annotated[str | None, typer.Option("--note", help="A note for the audit trail.")]
 IdsArgument = Annotated[list[int], typer.Argument(help="Alert ids (several for a bulk action).")]
-
-
-def register(app: typer.Typer, **_unused: object) -> None:
-    """Add the ``alerts`` command group to ``app`` (keyword arguments are ignored)."""
-    app.add_typer(alerts_app, name="alerts")
-
-
-def _actor() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "cli"
 
 
 @contextmanager
@@ -88,7 +70,7 @@ def _opened() -> Iterator[AppContext]:
 
 @contextmanager
 def _unit_of_work() -> Iterator[tuple[AppContext, Session]]:
-    """:func:`_opened` with one transaction (``api.cli_support.transaction``)."""
+    """:func:`_opened` with one transaction (``api.cli.support.transaction``)."""
     with _opened() as context, transaction(context) as session:
         yield context, session
 
@@ -97,7 +79,7 @@ def _corp(context: AppContext, session: Session, corp: str | None) -> str:
     return corp_in_question(session, context.settings, corp)
 
 
-@alerts_app.command("list")
+@app.command("list")
 def list_(
     corp: CorpOption = None,
     status: Annotated[list[str] | None, typer.Option(help="new, claimed, escalated, resolved, false_positive")] = None,
@@ -142,7 +124,7 @@ def list_(
         console.print(table if rows else "No alerts match.")
 
 
-@alerts_app.command()
+@app.command()
 def show(alert_id: int) -> None:
     """One alert: its explanation (masked excerpts), audit trail and delivery receipts."""
     with _unit_of_work() as (_context, session):
@@ -178,7 +160,7 @@ def show(alert_id: int) -> None:
 def _review(ids: list[int], step: ReviewStep, actor: str) -> None:
     """The step on each alert (``audit.review.actions``); refusals are listed (exit 1)."""
     with _unit_of_work() as (_context, session):
-        result = actions.review_alerts(session, None, ids, step, actor=actor or _actor(), now=utcnow())
+        result = actions.review_alerts(session, None, ids, step, actor=actor or os_user(), now=utcnow())
     if result.done:
         console.print(f"Done: {', '.join(map(str, result.done))}")
     for alert_id, reason in result.refused.items():
@@ -187,31 +169,31 @@ def _review(ids: list[int], step: ReviewStep, actor: str) -> None:
         raise typer.Exit(code=1)
 
 
-@alerts_app.command()
+@app.command()
 def claim(ids: IdsArgument, actor: ActorOption = "", assignee: str | None = None) -> None:
     """Claim new alerts (for yourself, or assign them with --assignee)."""
     _review(ids, ReviewStep("claim", assignee=assignee), actor)
 
 
-@alerts_app.command()
+@app.command()
 def assign(ids: IdsArgument, assignee: Annotated[str, typer.Option()], actor: ActorOption = "") -> None:
     """Hand open alerts to someone."""
     _review(ids, ReviewStep("assign", assignee=assignee), actor)
 
 
-@alerts_app.command()
+@app.command()
 def release(ids: IdsArgument, actor: ActorOption = "", note: NoteOption = None) -> None:
     """Give claimed alerts back to the queue."""
     _review(ids, ReviewStep("release", note=note), actor)
 
 
-@alerts_app.command()
+@app.command()
 def escalate(ids: IdsArgument, actor: ActorOption = "", note: NoteOption = None) -> None:
     """Escalate to the managers routed for the alert's scope (they are notified)."""
     _review(ids, ReviewStep("escalate", note=note), actor)
 
 
-@alerts_app.command()
+@app.command()
 def resolve(
     ids: IdsArgument,
     disposition: Annotated[str, typer.Option(help=", ".join(review.DISPOSITIONS))],
@@ -222,25 +204,25 @@ def resolve(
     _review(ids, ReviewStep("resolve", note=note, disposition=disposition), actor)
 
 
-@alerts_app.command("false-positive")
+@app.command("false-positive")
 def false_positive(ids: IdsArgument, actor: ActorOption = "", note: NoteOption = None) -> None:
     """Close as false positives; the same match in the same conversation stays quiet."""
     _review(ids, ReviewStep("false_positive", note=note), actor)
 
 
-@alerts_app.command()
+@app.command()
 def reopen(ids: IdsArgument, actor: ActorOption = "", note: NoteOption = None) -> None:
     """Reopen closed alerts (suppressions they created are lifted)."""
     _review(ids, ReviewStep("reopen", note=note), actor)
 
 
-@alerts_app.command()
+@app.command()
 def note(alert_id: int, text: str, actor: ActorOption = "") -> None:
     """Add a note to an alert's audit trail."""
     _review([alert_id], ReviewStep("note", note=text), actor)
 
 
-@alerts_app.command()
+@app.command()
 def tag(
     ids: IdsArgument,
     add: Annotated[list[str] | None, typer.Option("--add")] = None,
@@ -251,7 +233,7 @@ def tag(
     _review(ids, ReviewStep("tag", add_tags=add or [], remove_tags=remove or []), actor)
 
 
-@alerts_app.command("rescan")
+@app.command("rescan")
 def rescan_(
     since: Annotated[str, typer.Option(help="Date or date-time (the detection time zone unless given).")],
     until: Annotated[str | None, typer.Option(help="Default: now.")] = None,
@@ -266,7 +248,7 @@ def rescan_(
     console.print(f"Queued {queued:,} messages for detection. Run `wecom-audit alerts run` (or the scheduler).")
 
 
-@alerts_app.command()
+@app.command()
 def run() -> None:
     """Run the detection stage until the queue is empty, then deliver notifications."""
     with _opened() as context:
@@ -302,7 +284,7 @@ def run() -> None:
     )
 
 
-@alerts_app.command()
+@app.command()
 def deliver() -> None:
     """Send due notifications now (retries and digests included)."""
     with _unit_of_work() as (context, session):
@@ -313,7 +295,7 @@ def deliver() -> None:
     )
 
 
-@alerts_app.command()
+@app.command()
 def status() -> None:
     """The detection backlog and whether sentiment analysis is ready."""
     with _unit_of_work() as (context, session):
@@ -327,7 +309,7 @@ def status() -> None:
     console.print("Sentiment: ready." if state.sentiment_ready else f"[yellow]Sentiment: not ready[/] — {state.hint}")
 
 
-@alerts_app.command()
+@app.command()
 def sample(
     day: Annotated[str, typer.Option(help="The day to sample (YYYY-MM-DD, detection time zone).")],
     rate: Annotated[float | None, typer.Option(help="Share of unflagged conversations (default: setting).")] = None,
@@ -349,7 +331,7 @@ def sample(
     console.print(f"{len(drawn)} conversations to review: {', '.join(str(s.conversation_id) for s in drawn)}")
 
 
-@alerts_app.command()
+@app.command()
 def simulate(
     rules_file: Annotated[
         Path, typer.Argument(help="Draft lexicon groups (CSV or Excel).", exists=True, dir_okay=False)

@@ -1,70 +1,63 @@
 """``wecom-audit retention``: policies, legal holds, disposition runs. Translates and delegates only.
 
-Wired into the main CLI by ``api.cli`` calling :func:`register`. Changes are made as the OS
+``api.cli`` adds :data:`app` as ``retention``. Changes are made as the OS
 user, as an admin (whoever can run this command can reach the database directly anyway).
 """
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, timezone
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.cli_support import fail, open_context, transaction
+from api.cli.support import (
+    CorpOption,
+    console,
+    err_console,
+    fail,
+    guarded,
+    open_context,
+    os_user,
+    transaction,
+    with_app,
+)
+from api.context import AppContext
 from archive.clock import utcnow
 from archive.retention.disposition import DispositionReport, dispose
 from archive.retention.service import Actor, RetentionService, years_to_days
 from archive.retention.views import HoldView, PolicyScope
 
-if TYPE_CHECKING:
-    from api.context import AppContext
-
 # Dates typed without a time or zone are days in the company's zone (no DST in China).
 DISPLAY_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 
-retention_app = typer.Typer(help="Retention policies, legal holds and disposition.", no_args_is_help=True)
+app = typer.Typer(help="Retention policies, legal holds and disposition.", no_args_is_help=True)
 policy_app = typer.Typer(help="Retention policies (the longest applicable one wins).", no_args_is_help=True)
 hold_app = typer.Typer(help="Legal holds: held messages are never disposed.", no_args_is_help=True)
-retention_app.add_typer(policy_app, name="policy")
-retention_app.add_typer(hold_app, name="hold")
+app.add_typer(policy_app, name="policy")
+app.add_typer(hold_app, name="hold")
 
-CorpOption = Annotated[str | None, typer.Option("--corp", help="Corp id (default: the configured one).")]
 ReasonOption = Annotated[str | None, typer.Option("--reason", help="Why (recorded in the admin history).")]
 
 T = TypeVar("T")
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``retention`` sub-command group to the main CLI."""
-    app.add_typer(retention_app, name="retention")
-
-
 def _actor() -> Actor:
-    return Actor(getpass.getuser(), is_admin=True)
+    return Actor(os_user(), is_admin=True)
 
 
 def _with_service(corp: str | None, action: Callable[[RetentionService], T]) -> T:
     """Run ``action`` in one transaction with the corp's retention service; errors as the CLI shows them."""
-    from api import cli
 
-    context = open_context()
-    try:
-        corp_id = corp or cli._run_guarded(lambda: context.settings.corp().corp_id)
-        context.migrate()
+    def run(context: AppContext) -> T:
+        corp_id = corp or context.settings.corp().corp_id
+        with transaction(context) as session:
+            return action(RetentionService(session, corp_id))
 
-        def run() -> T:
-            with transaction(context) as session:
-                return action(RetentionService(session, corp_id))
-
-        result: T = cli._run_guarded(run)
-        return result
-    finally:
-        context.close()
+    return with_app(run)
 
 
 def _when(value: datetime | None) -> str:
@@ -98,26 +91,22 @@ def policy_add(
     corp: CorpOption = None,
 ) -> None:
     """Add a retention policy. TYPE is single_external, single_internal or group."""
-    from api import cli
-
     if (days is None) == (years is None):
         raise fail("give exactly one of --days and --years")
     retain_days = days if days is not None else years_to_days(years or 0)
-    parsed = cli._run_guarded(lambda: PolicyScope.parse(scope))
+    parsed = guarded(lambda: PolicyScope.parse(scope))
     policy = _with_service(
         corp, lambda service: service.create_policy(_actor(), parsed, retain_days, name=name, reason=reason)
     )
-    cli.console.print(f"Added policy {policy.id} {policy.name!r}: {policy.scope.label}, {policy.retain_days} days.")
+    console.print(f"Added policy {policy.id} {policy.name!r}: {policy.scope.label}, {policy.retain_days} days.")
 
 
 @policy_app.command("list")
 def policy_list(corp: CorpOption = None) -> None:
     """Every policy with its scope, period and lock."""
-    from api import cli
-
     policies = _with_service(corp, lambda service: service.policies())
     if not policies:
-        cli.console.print("No retention policies: nothing is ever disposed.")
+        console.print("No retention policies: nothing is ever disposed.")
         return
     table = Table(title="Retention policies")
     for column in ("id", "name", "scope", "days", "locked", "updated"):
@@ -131,7 +120,7 @@ def policy_list(corp: CorpOption = None) -> None:
             "locked" if policy.locked else "",
             f"{_when(policy.updated_at)} by {policy.updated_by}",
         )
-    cli.console.print(table)
+    console.print(table)
 
 
 @policy_app.command("lock")
@@ -139,10 +128,8 @@ def policy_lock(
     policy_id: Annotated[int, typer.Argument(help="Policy id.")], reason: ReasonOption = None, corp: CorpOption = None
 ) -> None:
     """Lock a policy for good: nobody, admins included, can shorten it afterwards."""
-    from api import cli
-
     policy = _with_service(corp, lambda service: service.lock_policy(_actor(), policy_id, reason=reason))
-    cli.console.print(f"Policy {policy.id} {policy.name!r} is locked at {policy.retain_days} days (irreversible).")
+    console.print(f"Policy {policy.id} {policy.name!r} is locked at {policy.retain_days} days (irreversible).")
 
 
 @policy_app.command("set-days")
@@ -153,10 +140,8 @@ def policy_set_days(
     corp: CorpOption = None,
 ) -> None:
     """Change a policy's period (shortening needs --reason; a locked policy cannot be shortened)."""
-    from api import cli
-
     policy = _with_service(corp, lambda service: service.set_policy_days(_actor(), policy_id, days, reason=reason))
-    cli.console.print(f"Policy {policy.id} {policy.name!r} now keeps messages {policy.retain_days} days.")
+    console.print(f"Policy {policy.id} {policy.name!r} now keeps messages {policy.retain_days} days.")
 
 
 # --- holds ----------------------------------------------------------------------------------
@@ -174,8 +159,6 @@ def hold_add(
     corp: CorpOption = None,
 ) -> None:
     """Place a legal hold on an employee, a customer, a room, a date range, or a case of several."""
-    from api import cli
-
     subjects = [
         *(("employee", value) for value in employee or []),
         *(("customer", value) for value in customer or []),
@@ -189,7 +172,7 @@ def hold_add(
             _actor(), subjects, starts_at=starts_at, ends_at=ends_at, case=case, reason=reason
         ),
     )
-    cli.console.print(f"Placed legal hold {hold.id} {hold.name!r} ({hold.kind}).")
+    console.print(f"Placed legal hold {hold.id} {hold.name!r} ({hold.kind}).")
 
 
 @hold_app.command("list")
@@ -198,11 +181,9 @@ def hold_list(
     corp: CorpOption = None,
 ) -> None:
     """Legal holds with what they cover."""
-    from api import cli
-
     holds = _with_service(corp, lambda service: service.holds(include_released=include_released))
     if not holds:
-        cli.console.print("No legal holds.")
+        console.print("No legal holds.")
         return
     table = Table(title="Legal holds")
     for column in ("id", "name", "kind", "covers", "from", "to (excl.)", "placed", "released"):
@@ -218,7 +199,7 @@ def hold_list(
             f"{_when(hold.created_at)} by {hold.created_by}",
             "" if hold.active else f"{_when(hold.released_at)} by {hold.released_by}: {hold.release_reason}",
         )
-    cli.console.print(table)
+    console.print(table)
 
 
 def _subjects(hold: HoldView) -> str:
@@ -232,20 +213,16 @@ def hold_release(
     corp: CorpOption = None,
 ) -> None:
     """Release a legal hold; its messages are disposed at the next run if their retention has run out."""
-    from api import cli
-
     hold = _with_service(corp, lambda service: service.release_hold(_actor(), hold_id, reason=reason))
-    cli.console.print(f"Released legal hold {hold.id} {hold.name!r}.")
+    console.print(f"Released legal hold {hold.id} {hold.name!r}.")
 
 
 # --- history, disposition -------------------------------------------------------------------
 
 
-@retention_app.command("history")
+@app.command("history")
 def history(limit: int = 50, corp: CorpOption = None) -> None:
     """Who changed which policy or hold, from what to what, and why (newest first)."""
-    from api import cli
-
     entries = _with_service(corp, lambda service: service.history(limit=limit))
     table = Table(title="Retention admin history")
     for column in ("when", "who", "action", "target", "reason"):
@@ -254,20 +231,18 @@ def history(limit: int = 50, corp: CorpOption = None) -> None:
         target = f"policy {entry.policy_id}" if entry.policy_id is not None else f"hold {entry.hold_id}"
         who = entry.actor + (" (admin)" if entry.actor_is_admin else "")
         table.add_row(_when(entry.at), who, entry.action.value, target, entry.reason or "")
-    cli.console.print(table)
+    console.print(table)
 
 
-@retention_app.command("dispose")
+@app.command("dispose")
 def dispose_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be disposed; delete nothing.")] = False,
     corp: CorpOption = None,
 ) -> None:
     """Delete messages past their retention that no legal hold covers (with their media)."""
-    from api import cli
-
     context = open_context()
     try:
-        corp_id = corp or cli._run_guarded(lambda: context.settings.corp().corp_id)
+        corp_id = corp or guarded(lambda: context.settings.corp().corp_id)
         context.migrate()
         report = _dispose_with_progress(context, corp_id, dry_run=dry_run)
     finally:
@@ -278,10 +253,8 @@ def dispose_command(
 
 
 def _dispose_with_progress(context: AppContext, corp_id: str, *, dry_run: bool) -> DispositionReport:
-    from api import cli
-
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=cli.console, transient=True) as progress:
+    with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("Examining messages", total=None)
 
         def on_batch(report: DispositionReport) -> None:
@@ -298,8 +271,6 @@ def _dispose_with_progress(context: AppContext, corp_id: str, *, dry_run: bool) 
 
 
 def _print_report(report: DispositionReport) -> None:
-    from api import cli
-
     title = f"{'Dry run of disposition' if report.dry_run else 'Disposition'} of {report.corp_id}: {report.status}"
     table = Table(title=title, show_header=False)
     verb = "would dispose" if report.dry_run else "disposed"
@@ -315,24 +286,22 @@ def _print_report(report: DispositionReport) -> None:
         table.add_row(label, str(value))
     for name, count in sorted(report.by_policy.items()):
         table.add_row(f"  {verb} under {name!r}", str(count))
-    cli.console.print(table)
+    console.print(table)
     if report.status == "skipped":
-        cli.err_console.print("Another disposition is running for this corp; nothing was done.")
+        err_console.print("Another disposition is running for this corp; nothing was done.")
     if report.error:
         message, _, hint = report.error.partition(" — ")
-        cli.err_console.print(f"[bold red]Error:[/] {message}")
+        err_console.print(f"[bold red]Error:[/] {message}")
         if hint:
-            cli.err_console.print(f"[yellow]What to do:[/] {hint}")
+            err_console.print(f"[yellow]What to do:[/] {hint}")
 
 
-@retention_app.command("runs")
+@app.command("runs")
 def runs(limit: int = 20, corp: CorpOption = None) -> None:
     """The last disposition runs with what each disposed, and under which policy."""
-    from api import cli
-
     recorded = _with_service(corp, lambda service: service.runs(limit=limit))
     if not recorded:
-        cli.console.print("No disposition has run yet.")
+        console.print("No disposition has run yet.")
         return
     table = Table(title="Disposition runs")
     for column in ("id", "started", "status", "dry run", "examined", "disposed", "held", "media", "by policy", "error"):
@@ -350,4 +319,4 @@ def runs(limit: int = 20, corp: CorpOption = None) -> None:
             ", ".join(f"{name}: {count:,}" for name, count in sorted(run.by_policy.items())),
             run.error or "",
         )
-    cli.console.print(table)
+    console.print(table)

@@ -11,105 +11,95 @@ import asyncio
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy.orm import Session
 
-from api.cli_support import transaction
+from api.cli.support import console, err_console, open_context, transaction
+from api.context import AppContext
 from archive.directory.names import Names
 from search import repository, service
 from search.backend import FACETS, MAX_LIMIT, SearchHit, SearchPage
 from search.errors import NameResolutionError, QuerySyntaxError, SearchBackendError, SearchError
 from search.indexer import reindex_all, search_lag
 
-if TYPE_CHECKING:
-    from api.context import AppContext
 
-console = Console()
-errors = Console(stderr=True)
+def search(
+    query: Annotated[str, typer.Argument(help='e.g. 返利 from:zhangsan after:2026-11-01, "加 微信", a NEAR/5 b')],
+    sort: Annotated[str, typer.Option(help="newest or relevance.")] = "newest",
+    limit: Annotated[int, typer.Option(min=1, max=MAX_LIMIT, help="Hits per page.")] = 20,
+    cursor: Annotated[str | None, typer.Option(help="next_cursor of the previous page.")] = None,
+    facet: Annotated[list[str] | None, typer.Option(help=f"Count by: {', '.join(FACETS)} (repeatable).")] = None,
+    corp: Annotated[str | None, typer.Option(help="Only this corp (default: all).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines: one per hit, then the page.")] = False,
+) -> None:
+    """Search the archived messages (newest first; highlighted matches)."""
+    if sort not in ("newest", "relevance"):
+        _fail("--sort must be newest or relevance", 2)
+    unknown = [name for name in facet or () if name not in FACETS]
+    if unknown:
+        _fail(f"unknown facet {unknown[0]!r}; facets: {', '.join(FACETS)}", 2)
+    context = open_context()
+    zone = context.settings.search.timezone
+    try:
+        service.parse(context.settings, query)
+    except QuerySyntaxError as error:
+        err_console.print(f"[red]error:[/red] {error.message} (column {error.position + 1})")
+        err_console.print(Text(error.caret(query)), highlight=False)
+        raise typer.Exit(2) from None
+    ask = service.SearchAsk(
+        query,
+        corp_id=corp,
+        sort="relevance" if sort == "relevance" else "newest",
+        limit=limit,
+        cursor=cursor,
+        facets=tuple(facet or ()),
+        zone=zone,
+    )
+    try:
+        context.migrate()
+        found = asyncio.run(_search(context, ask))
+        page, names = found.page, found.names
+    except SearchBackendError as error:
+        _fail(str(error), 1)
+    except NameResolutionError as error:  # one line: what the name matched, or that nothing did
+        _fail(error.message, 2)
+    except SearchError as error:
+        _fail(str(error), 2)
+    finally:
+        context.close()
+    if as_json:
+        _print_json(page, names)
+    else:
+        _print_table(page, ZoneInfo(zone), names)
 
 
-def register(app: typer.Typer, *, make_context: Callable[[], AppContext]) -> None:
-    """Add ``search`` and ``reindex`` to the main CLI."""
-
-    @app.command("search")
-    def search(
-        query: Annotated[str, typer.Argument(help='e.g. 返利 from:zhangsan after:2026-11-01, "加 微信", a NEAR/5 b')],
-        sort: Annotated[str, typer.Option(help="newest or relevance.")] = "newest",
-        limit: Annotated[int, typer.Option(min=1, max=MAX_LIMIT, help="Hits per page.")] = 20,
-        cursor: Annotated[str | None, typer.Option(help="next_cursor of the previous page.")] = None,
-        facet: Annotated[list[str] | None, typer.Option(help=f"Count by: {', '.join(FACETS)} (repeatable).")] = None,
-        corp: Annotated[str | None, typer.Option(help="Only this corp (default: all).")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="JSON lines: one per hit, then the page.")] = False,
-    ) -> None:
-        """Search the archived messages (newest first; highlighted matches)."""
-        if sort not in ("newest", "relevance"):
-            _fail("--sort must be newest or relevance", 2)
-        unknown = [name for name in facet or () if name not in FACETS]
-        if unknown:
-            _fail(f"unknown facet {unknown[0]!r}; facets: {', '.join(FACETS)}", 2)
-        context = make_context()
-        zone = context.settings.search.timezone
-        try:
-            service.parse(context.settings, query)
-        except QuerySyntaxError as error:
-            errors.print(f"[red]error:[/red] {error.message} (column {error.position + 1})")
-            errors.print(Text(error.caret(query)), highlight=False)
-            raise typer.Exit(2) from None
-        ask = service.SearchAsk(
-            query,
-            corp_id=corp,
-            sort="relevance" if sort == "relevance" else "newest",
-            limit=limit,
-            cursor=cursor,
-            facets=tuple(facet or ()),
-            zone=zone,
-        )
-        try:
-            context.migrate()
-            found = asyncio.run(_search(context, ask))
-            page, names = found.page, found.names
-        except SearchBackendError as error:
-            _fail(str(error), 1)
-        except NameResolutionError as error:  # one line: what the name matched, or that nothing did
-            _fail(error.message, 2)
-        except SearchError as error:
-            _fail(str(error), 2)
-        finally:
-            context.close()
-        if as_json:
-            _print_json(page, names)
-        else:
-            _print_table(page, ZoneInfo(zone), names)
-
-    @app.command("reindex")
-    def reindex() -> None:
-        """Rebuild the search index from the stored messages into a new version and switch to
-        it when complete (searches keep using the old version meanwhile)."""
-        context = make_context()
-        try:
-            context.migrate()
-            with transaction(context) as session:
-                total = repository.message_count(session)
-            columns = (TextColumn("reindexing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-            with Progress(*columns, console=console) as progress:
-                task = progress.add_task("reindex", total=total)
-                result = asyncio.run(_reindex(context, lambda n: progress.advance(task, n)))
-        except SearchBackendError as error:
-            _fail(str(error), 1)
-        finally:
-            context.close()
-        console.print(
-            f"Index version {result.version}: {result.documents:,} messages."
-            + (f" {result.requeued:,} stored meanwhile are queued for the indexer." if result.requeued else "")
-        )
+def reindex() -> None:
+    """Rebuild the search index from the stored messages into a new version and switch to
+    it when complete (searches keep using the old version meanwhile)."""
+    context = open_context()
+    try:
+        context.migrate()
+        with transaction(context) as session:
+            total = repository.message_count(session)
+        columns = (TextColumn("reindexing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("reindex", total=total)
+            result = asyncio.run(_reindex(context, lambda n: progress.advance(task, n)))
+    except SearchBackendError as error:
+        _fail(str(error), 1)
+    finally:
+        context.close()
+    console.print(
+        f"Index version {result.version}: {result.documents:,} messages."
+        + (f" {result.requeued:,} stored meanwhile are queued for the indexer." if result.requeued else "")
+    )
 
 
 async def _search(context: AppContext, ask: service.SearchAsk) -> service.FoundPage:
@@ -131,7 +121,7 @@ async def _reindex(context: AppContext, progress: Callable[[int], None]) -> Any:
 
 
 def _fail(message: str, code: int) -> None:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    err_console.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(code)
 
 

