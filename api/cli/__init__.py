@@ -3,8 +3,9 @@
 This module is the root: the app, its ``--config`` option, :func:`main`, and the one place
 where every command and group is registered. Each area is a module of this package with
 module-level groups and commands (``archive``, ``serve``, ``integrity``, ``detect``,
-``search``, ``completeness``, ``retention``, ``alerts``, ``users``, ``nlp``); what they share
-is ``api.cli.support``. They never import this module, so there is no import cycle.
+``search``, ``completeness``, ``retention``, ``alerts``, ``users``, ``handover``,
+``directory``, ``consent``, ``nlp``, ``monitor``); what they share is ``api.cli.support``.
+They never import this module, so there is no import cycle.
 """
 
 from __future__ import annotations
@@ -15,8 +16,22 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from api import cli_consent, cli_directory, cli_handover, cli_monitor
-from api.cli import alerts, archive, completeness, detect, integrity, nlp, retention, search, serve, users
+from api.cli import (
+    alerts,
+    archive,
+    completeness,
+    consent,
+    detect,
+    directory,
+    handover,
+    integrity,
+    monitor,
+    nlp,
+    retention,
+    search,
+    serve,
+    users,
+)
 from api.cli.support import err_console
 from config.database_errors import unusable_database_reason
 from config.settings import CONFIG_FILE_ENV, ConfigError
@@ -57,12 +72,14 @@ app.add_typer(alerts.app, name="alerts")
 app.add_typer(users.app, name="users")
 app.add_typer(users.tokens_app, name="tokens")
 app.add_typer(users.access_log_app, name="access-log")
-app.add_typer(cli_handover.handover_app, name="handover")
-app.add_typer(cli_directory.directory_app, name="directory")
-app.add_typer(cli_consent.consent_app, name="consent")
+app.add_typer(handover.app, name="handover")
+app.add_typer(directory.app, name="directory")
+app.add_typer(consent.app, name="consent")
 app.add_typer(detect.lexicon_app, name="lexicon")
 app.add_typer(nlp.app, name="nlp")
-cli_monitor.register(app)  # groups, replies, monitor
+app.add_typer(monitor.groups_app, name="groups")
+app.add_typer(monitor.replies_app, name="replies")
+app.add_typer(monitor.monitor_app, name="monitor")
 
 
 def main() -> None:

@@ -9,39 +9,29 @@ is written to the access log as ``cli:<os user>``. WeCom is reached with the cor
 from __future__ import annotations
 
 import asyncio
-import getpass
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.cli_support import fail, open_context
+from api.cli.support import CorpOption, console, err_console, fail, operator_principal, transaction, with_app
 from api.context import AppContext
 from archive.clock import utcnow
-from archive.directory.names import Names, display_names
-from archive.errors import ArchiveError
+from archive.directory.names import Names
 from archive.wecom.contacts import WeComContacts
+from audit.handover import detail
 from audit.handover import service as handover
-from audit.handover.models import CaseKind, Decision, HandoverCase, HandoverCustomer, HandoverGroup
-from audit.handover.reasons import Reason, describe
-from audit.security.errors import SecurityError
-from audit.security.principal import Principal
-from audit.security.roles import ROLE_PERMISSIONS, Role
-from config.database import session_scope
-from config.settings import ConfigError
+from audit.handover.models import CaseKind, Decision, HandoverCustomer
+from audit.handover.reasons import describe
+from audit.security.roles import Role
 
-console = Console()
-err_console = Console(stderr=True)
-handover_app = typer.Typer(help="Handover cases: departed or reassigned members' customers.", no_args_is_help=True)
+app = typer.Typer(help="Handover cases: departed or reassigned members' customers.", no_args_is_help=True)
 
 T = TypeVar("T")
-CorpOption = Annotated[str | None, typer.Option("--corp", help="Corp id (default: the configured one).")]
 STATE_STYLES = {
     "completed": "green",
     "sent": "cyan",
@@ -52,38 +42,12 @@ STATE_STYLES = {
 }
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(handover_app, name="handover")
-
-
-def cli_manager() -> Principal:
-    try:
-        operator = f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        operator = "cli"
-    return Principal(0, operator[:64], Role.MANAGER, ROLE_PERMISSIONS[Role.MANAGER], "cli")
-
-
-def _guarded(work: Callable[[AppContext], T]) -> T:
-    """Run with the app opened and migrated; domain errors become a message and exit 1."""
-    context = open_context()
-    try:
-        context.migrate()
-        return work(context)
-    except (SecurityError, ArchiveError) as exc:
-        raise fail(str(exc).split(" — ")[0], getattr(exc, "hint", "")) from None
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-    finally:
-        context.close()
-
-
 def _in_session(work: Callable[[Session], T]) -> T:
-    return _guarded(lambda context: _committed(context, work))
+    return with_app(lambda context: _committed(context, work))
 
 
 def _committed(context: AppContext, work: Callable[[Session], T]) -> T:
-    with session_scope(context.session_factory) as session:
+    with transaction(context) as session:
         return work(session)
 
 
@@ -92,18 +56,10 @@ def _with_wecom(corp: str | None, work: Callable[[AppContext, WeComContacts], Aw
         async with context.wecom_contacts(corp) as contacts:
             return await work(context, contacts)
 
-    return _guarded(lambda context: asyncio.run(run(context)))
+    return with_app(lambda context: asyncio.run(run(context)))
 
 
-def _corp_of_case(context: AppContext, case_id: int) -> str:
-    with session_scope(context.session_factory) as session:
-        corp_id = session.execute(select(HandoverCase.corp_id).where(HandoverCase.id == case_id)).scalar()
-    if corp_id is None:
-        raise fail(f"no handover case {case_id}", "`wecom-audit handover list` shows the cases")
-    return corp_id
-
-
-@handover_app.command("list")
+@app.command("list")
 def list_cases(
     status: Annotated[str | None, typer.Option(help="open, executing, completed, signed_off or cancelled.")] = None,
     corp: CorpOption = None,
@@ -132,7 +88,7 @@ def list_cases(
     console.print(table)
 
 
-@handover_app.command("open")
+@app.command("open")
 def open_case(
     userid: Annotated[str, typer.Argument(help="The member's WeCom userid.")],
     onjob: Annotated[bool, typer.Option("--onjob", help="The member stays; move their customers (在职继承).")] = False,
@@ -153,7 +109,7 @@ def open_case(
                 corp_id=corp_id,
                 userid=userid,
                 kind=kind,
-                actor=cli_manager(),
+                actor=operator_principal(Role.MANAGER),
                 now=utcnow(),
                 transfer_message=message,
             )
@@ -162,32 +118,12 @@ def open_case(
     console.print(f"Opened case [bold]{case_id}[/]. Next: `wecom-audit handover show {case_id}`.")
 
 
-@handover_app.command("show")
+@app.command("show")
 def show(case_id: int) -> None:
     """One case: its customers (risk, suggestion, decision, outcome) and groups."""
 
-    def read(
-        session: Session,
-    ) -> tuple[HandoverCase, list[HandoverCustomer], list[HandoverGroup], list[Reason], Names]:
-        case = handover.load_case(session, case_id)
-        customers = list(
-            session.execute(
-                select(HandoverCustomer).where(HandoverCustomer.case_id == case_id).order_by(HandoverCustomer.id)
-            ).scalars()
-        )
-        groups = list(
-            session.execute(
-                select(HandoverGroup).where(HandoverGroup.case_id == case_id).order_by(HandoverGroup.id)
-            ).scalars()
-        )
-        blockers = handover.sign_off_blockers(session, case)
-        lines: list[HandoverCustomer | HandoverGroup] = [*customers, *groups]
-        members = {p for line in lines for p in (line.successor_userid, line.suggested_successor) if p}
-        names = display_names(session, case.corp_id, members)
-        session.expunge_all()
-        return case, customers, groups, blockers, names
-
-    case, customers, groups, blockers, names = _in_session(read)
+    rows = _in_session(lambda session: detail.case_rows(session, case_id))
+    case, customers, groups, blockers, names = rows.case, rows.customers, rows.groups, rows.blockers, rows.names
     console.print(
         f"[bold]Case {case.id}[/] · {case.handover_name} ({case.handover_userid}) · {case.kind} · "
         f"[bold]{case.status}[/] · opened {case.opened_at:%Y-%m-%d %H:%M} UTC by {case.opened_by}"
@@ -244,7 +180,7 @@ def _suggested(row: HandoverCustomer, names: Names) -> str:
     return _member(names, row.suggested_successor) + (f"\n[dim]{escape(reason)}[/]" if reason else "")
 
 
-@handover_app.command("decide")
+@app.command("decide")
 def decide(
     case_id: int,
     transfer_to: Annotated[str | None, typer.Option("--transfer-to", help="Successor's WeCom userid.")] = None,
@@ -269,7 +205,7 @@ def decide(
             "choose exactly one decision",
             "use --transfer-to USERID, --hold, --keep or --accept-suggestions",
         )
-    actor, now = cli_manager(), utcnow()
+    actor, now = operator_principal(Role.MANAGER), utcnow()
     if accept_suggestions:
         decided = _in_session(lambda session: handover.accept_suggestions(session, actor, case_id, now))
     else:
@@ -293,11 +229,11 @@ def decide(
     console.print(f"Decided {decided} items of case {case_id}. Next: `wecom-audit handover execute {case_id}`.")
 
 
-@handover_app.command("execute")
+@app.command("execute")
 def execute(case_id: int) -> None:
     """Send the decided transfers to WeCom (batches of 100 per successor)."""
 
-    async def work(context: AppContext, contacts: WeComContacts) -> handover.ExecutionSummary:
+    async def work(context: AppContext) -> handover.ExecutionSummary:
         columns = (TextColumn("Transferring"), BarColumn(), MofNCompleteColumn())
         with Progress(*columns, console=err_console, transient=True) as progress:
             task = progress.add_task("transfer", total=None)
@@ -305,12 +241,16 @@ def execute(case_id: int) -> None:
             def advance(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            return await handover.execute(
-                context.session_factory, contacts, case_id, cli_manager(), utcnow(), progress=advance
+            return await handover.execute_case(
+                context.session_factory,
+                context.wecom_contacts,
+                case_id,
+                operator_principal(Role.MANAGER),
+                utcnow(),
+                progress=advance,
             )
 
-    corp_id = _guarded(lambda context: _corp_of_case(context, case_id))
-    summary = _with_wecom(corp_id, work)
+    summary = with_app(lambda context: asyncio.run(work(context)))
     table = Table(title=f"Case {case_id}: {summary.case_status}", show_header=False)
     table.add_row("customers sent (waiting for WeCom)", str(summary.customers_sent))
     table.add_row("customers failed", str(summary.customers_failed))
@@ -327,21 +267,25 @@ def execute(case_id: int) -> None:
         )
 
 
-@handover_app.command("poll")
+@app.command("poll")
 def poll(
     case_id: Annotated[int | None, typer.Argument(help="A case; default: every executing case.")] = None,
     corp: CorpOption = None,
 ) -> None:
     """Read WeCom's transfer results; completed transfers grant the successor access."""
 
-    async def work(context: AppContext, contacts: WeComContacts) -> list[handover.PollSummary]:
-        if case_id is not None:
-            return [await handover.poll(context.session_factory, contacts, case_id, utcnow(), actor=cli_manager())]
-        corp_id = context.settings.corp(corp).corp_id
-        return await handover.poll_executing(context.session_factory, contacts, corp_id, utcnow())
+    async def work(context: AppContext) -> list[handover.PollSummary]:
+        corp_id = context.settings.corp(corp).corp_id if case_id is None else ""
+        return await handover.poll_cases(
+            context.session_factory,
+            context.wecom_contacts,
+            case_id,
+            corp_id,
+            operator_principal(Role.MANAGER),
+            utcnow(),
+        )
 
-    corp_id = corp if case_id is None else _guarded(lambda context: _corp_of_case(context, case_id))
-    summaries = _with_wecom(corp_id, work)
+    summaries = with_app(lambda context: asyncio.run(work(context)))
     if not summaries:
         console.print("No case is executing.")
         return

@@ -2,67 +2,48 @@
 
 - ``show``: a customer's or a group's consent, per member/group, with history. Consent is
   content-adjacent: it needs ``--purpose`` and is written to the access log as
-  ``cli:<os user>`` (company-wide scope: whoever runs it on the server can read the
-  configuration and the database anyway).
+  ``cli:<os user>`` acting as a compliance officer (company-wide scope: whoever runs it on
+  the server can read the configuration and the database anyway).
 - ``check``: run the ledger's job now — new agree/disagree messages, then WeCom's check APIs
   with the 会话内容存档 secret (``--all`` asks again about every pair and room).
+
+``--json`` of ``show`` has the shape of ``GET /api/v1/consent``: both convert a record with
+``api.routes.consent.record_out``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
+import msgspec
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from api.cli_support import fail, open_context
-from api.routes.consent import record_out, scoped_ledger
+from api.cli.support import CorpOption, console, fail, guarded, open_context, operator_principal, transaction
+from api.context import AppContext
+from api.routes.consent import record_out
 from archive.clock import utcnow
-from archive.consent.jobs import ConsentCheckLimits, run_corp
-from archive.consent.service import ConsentRecord
-from archive.errors import ArchiveError
-from audit.access.gate import AccessGate, clean_purpose
-from audit.accesslog import log as access_log
-from audit.security.errors import SecurityError
-from audit.security.principal import Principal
-from audit.security.roles import ROLE_PERMISSIONS, Role
-from audit.security.scope import DataScope
-from config.database import session_scope
-from config.settings import ConfigError
+from archive.consent.jobs import limits_from_settings, run_corp
+from archive.consent.service import CheckReport, ConsentRecord, MessagePassReport
+from audit.access.gate import clean_purpose
+from audit.events.consent import company_wide_ledger
+from audit.security.roles import Role
 
-console = Console()
-consent_app = typer.Typer(help="Customers' consent to archiving (同意会话存档).", no_args_is_help=True)
-CorpOption = Annotated[str | None, typer.Option("--corp", help="Corp id (default: the configured one).")]
+app = typer.Typer(help="Customers' consent to archiving (同意会话存档).", no_args_is_help=True)
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object.")]
 STATE_LABELS = {
     "agreed": "[green]已同意 agreed[/]",
     "disagreed": "[red]未同意 disagreed[/]",
     "unknown": "[yellow]未知 unknown[/]",
 }
-EVERYTHING = DataScope(True, frozenset(), frozenset(), frozenset(), frozenset())
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(consent_app, name="consent")
-
-
-def _cli_officer() -> Principal:
-    try:
-        operator = f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        operator = "cli"
-    role = Role.COMPLIANCE_OFFICER
-    return Principal(0, operator[:64], role, ROLE_PERMISSIONS[role], "cli")
-
-
-@consent_app.command("show")
+@app.command("show")
 def show(
     purpose: Annotated[str, typer.Option(help="Case reference or reason (written to the access log).")],
     customer: Annotated[str | None, typer.Option(help="The customer's external_userid.")] = None,
@@ -75,21 +56,7 @@ def show(
         raise fail("Name one customer or one room.", "use --customer <external_userid> or --room <roomid>")
     context = open_context()
     try:
-        given = clean_purpose(purpose)
-        if not given:
-            raise fail("A purpose is required.", "give the case reference or reason with --purpose")
-        corp_id = context.settings.corp(corp).corp_id
-        context.migrate()
-        now = utcnow()
-        with session_scope(context.session_factory) as session:
-            if session.get_bind().dialect.name == "sqlite":
-                access_log.lock_head(session, now)  # as the access gate does before a read
-            gate = AccessGate(session, _cli_officer(), EVERYTHING, given, now)
-            records = scoped_ledger(gate, corp_id, customer=customer, room=room)
-    except (SecurityError, ArchiveError) as exc:
-        raise fail(str(exc).split(" — ")[0], getattr(exc, "hint", "")) from None
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
+        corp_id, records = guarded(lambda: _ledger(context, purpose, corp, customer, room))
     finally:
         context.close()
     if as_json:
@@ -97,14 +64,30 @@ def show(
             "corp_id": corp_id,
             "customer": customer,
             "room": room,
-            "records": [_plain(asdict_out(record)) for record in records],
+            "records": [_record_json(record) for record in records],
         }
         print(json.dumps(document, ensure_ascii=False))
         return
     _print(records, customer or room or "")
 
 
-@consent_app.command("check")
+def _ledger(
+    context: AppContext, purpose: str, corp: str | None, customer: str | None, room: str | None
+) -> tuple[str, list[ConsentRecord]]:
+    """The corp in question and its records, read as the compliance officer ``cli:<os user>``
+    (one access-log row)."""
+    given = clean_purpose(purpose)
+    if not given:
+        raise fail("A purpose is required.", "give the case reference or reason with --purpose")
+    corp_id = context.settings.corp(corp).corp_id
+    context.migrate()
+    officer = operator_principal(Role.COMPLIANCE_OFFICER)
+    with transaction(context) as session:
+        records = company_wide_ledger(session, officer, given, corp_id, customer=customer, room=room, now=utcnow())
+    return corp_id, records
+
+
+@app.command("check")
 def check(
     corp: CorpOption = None,
     everything: Annotated[bool, typer.Option("--all", help="Ask again about every pair and room.")] = False,
@@ -113,19 +96,7 @@ def check(
     """Read new agree/disagree messages, then ask WeCom about the pairs and rooms due."""
     context = open_context()
     try:
-        corp_settings = context.settings.corp(corp)
-        context.migrate()
-        settings = context.settings.consent
-        limits = ConsentCheckLimits(
-            timedelta(0) if everything else timedelta(hours=settings.recheck_after_h),
-            settings.max_pairs_per_run,
-            settings.max_rooms_per_run,
-        )
-        messages, checks = asyncio.run(run_corp(context.session_factory, corp_settings, utcnow(), limits))
-    except ArchiveError as exc:
-        raise fail(str(exc).split(" — ")[0], exc.hint) from None
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
+        messages, checks = guarded(lambda: _checked(context, corp, everything))
     finally:
         context.close()
     if as_json:
@@ -142,22 +113,17 @@ def check(
     )
 
 
-def asdict_out(record: ConsentRecord) -> dict[str, Any]:
-    out = record_out(record)
-    return {
-        "scope": out.scope,
-        "member": out.member,
-        "roomid": out.roomid,
-        "external_userid": out.external_userid,
-        "status": out.status,
-        "state": out.state,
-        "since": out.since,
-        "source": out.source,
-        "history": [
-            {"changed_at": e.changed_at, "status": e.status, "state": e.state, "source": e.source, "msgid": e.msgid}
-            for e in out.history
-        ],
-    }
+def _checked(context: AppContext, corp: str | None, everything: bool) -> tuple[MessagePassReport, CheckReport]:
+    corp_settings = context.settings.corp(corp)
+    context.migrate()
+    limits = limits_from_settings(context.settings.consent, everything=everything)
+    return asyncio.run(run_corp(context.session_factory, corp_settings, utcnow(), limits))
+
+
+def _record_json(record: ConsentRecord) -> dict[str, Any]:
+    """A record as ``GET /api/v1/consent`` shows it, times in ISO 8601 (``datetime.isoformat``)."""
+    out: dict[str, Any] = _plain(msgspec.to_builtins(record_out(record), builtin_types=(datetime,)))
+    return out
 
 
 def _plain(value: Any) -> Any:

@@ -6,64 +6,27 @@ customers with the 客户联系 secret, internal groups and robots with the 会�
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.cli_support import fail, open_context
+from api.cli.support import CorpOption, console, guarded, open_context, transaction
+from api.context import AppContext
 from archive.directory.jobs import run_sync
-from archive.directory.service import sync_status
-from archive.errors import ArchiveError
-from config.database import session_scope
-from config.settings import ConfigError
+from archive.directory.service import DirectorySyncStatus, sync_status
+from archive.directory.sync import DirectorySyncReport
 
-console = Console()
-directory_app = typer.Typer(
-    help="The directory (departments, members, customers, groups) from WeCom.", no_args_is_help=True
-)
-CorpOption = Annotated[str | None, typer.Option("--corp", help="Corp id (default: the configured one).")]
+app = typer.Typer(help="The directory (departments, members, customers, groups) from WeCom.", no_args_is_help=True)
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(directory_app, name="directory")
-
-
-@directory_app.command("sync")
+@app.command("sync")
 def sync(corp: CorpOption = None) -> None:
     """Sync the directory from WeCom now (or finish an interrupted sync from its step)."""
     context = open_context()
     try:
-        corp_settings = context.settings.corp(corp)
-        context.migrate()
-        with Progress(
-            TextColumn("{task.description:<12}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=not console.is_terminal,
-        ) as progress:
-            tasks: dict[str, TaskID] = {}
-
-            def on_progress(step: str, done: int, total: int) -> None:
-                if step not in tasks:
-                    tasks[step] = progress.add_task(step, total=max(total, 1))
-                progress.update(tasks[step], completed=done if total else 1, total=max(total, 1))
-
-            report = run_sync(
-                context.session_factory,
-                corp_settings,
-                calls_per_minute=context.settings.scheduler.directory_calls_per_minute,
-                trigger="cli",
-                progress=on_progress,
-            )
-    except ArchiveError as exc:
-        raise fail(str(exc).split(" — ")[0], exc.hint) from None
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
+        report = guarded(lambda: _synced(context, corp))
     finally:
         context.close()
     resumed = f", resumed at step {report.resumed_from}" if report.resumed_from else ""
@@ -74,17 +37,39 @@ def sync(corp: CorpOption = None) -> None:
     _print_counts(report.counts)
 
 
-@directory_app.command("status")
+def _synced(context: AppContext, corp: str | None) -> DirectorySyncReport:
+    corp_settings = context.settings.corp(corp)
+    context.migrate()
+    with Progress(
+        TextColumn("{task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=not console.is_terminal,
+    ) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def on_progress(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = progress.add_task(step, total=max(total, 1))
+            progress.update(tasks[step], completed=done if total else 1, total=max(total, 1))
+
+        return run_sync(
+            context.session_factory,
+            corp_settings,
+            calls_per_minute=context.settings.scheduler.directory_calls_per_minute,
+            trigger="cli",
+            progress=on_progress,
+        )
+
+
+@app.command("status")
 def status(corp: CorpOption = None) -> None:
     """The last sync's report, or the step a sync is in (or was interrupted at)."""
     context = open_context()
     try:
-        corp_id = context.settings.corp(corp).corp_id
-        context.migrate()
-        with session_scope(context.session_factory) as session:
-            current = sync_status(session, corp_id)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
+        corp_id, current = guarded(lambda: _status(context, corp))
     finally:
         context.close()
     if current.step is not None:
@@ -98,6 +83,13 @@ def status(corp: CorpOption = None) -> None:
         return
     console.print(f"Last sync of {corp_id} finished {report['finished_at']} ({report['api_calls']} WeCom calls).")
     _print_counts(report["counts"])
+
+
+def _status(context: AppContext, corp: str | None) -> tuple[str, DirectorySyncStatus]:
+    corp_id = context.settings.corp(corp).corp_id
+    context.migrate()
+    with transaction(context) as session:
+        return corp_id, sync_status(session, corp_id)
 
 
 def _print_counts(counts: dict[str, int]) -> None:
