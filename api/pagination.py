@@ -10,13 +10,18 @@ import binascii
 from typing import Annotated, Any
 
 import msgspec
-from litestar.params import PathParameter
+from litestar.params import PathParameter, QueryParameter
 
 from audit.errors import InvalidInput
 
 # Database ids are signed 64-bit: larger numbers are refused at the edge, not by the driver.
 MAX_ID = 2**63 - 1
 PathId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
+# ``?corp_id=``: the corp a request is about (default: ``archive.corps.corp_in_question``).
+CorpQuery = Annotated[
+    str | None,
+    QueryParameter(description="The corp (default: the first configured one).", min_length=1, max_length=64),
+]
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 

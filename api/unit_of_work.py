@@ -20,17 +20,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
 
 from anyio import to_thread
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from sqlalchemy.orm import Session
 
+from api.context import AppContext
 from config.database import session_scope
 
-if TYPE_CHECKING:
-    from api.context import AppContext
+# How a handler asks for them: ``db: Db`` (the request's session), ``context: Context``.
+Db = NamedDependency[Session]
+Context = NamedDependency[AppContext]
 
 
 async def _request_session(state: State) -> AsyncGenerator[Session, None]:
@@ -54,8 +55,9 @@ def dependencies() -> dict[str, Provide]:
     }
 
 
-def _context(state: State) -> Any:
-    return state["context"]
+def _context(state: State) -> AppContext:
+    context: AppContext = state["context"]
+    return context
 
 
 @contextmanager

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from api.console import i18n
 from api.console.people import people_of
 from api.routes.content import reader_of
+from api.unit_of_work import Db
 from archive.consent.service import ConsentRecord
 from archive.directory.names import Names
 from audit.events import consent as consent_reads
@@ -54,6 +53,6 @@ def for_customer(request: Any, corp_id: str, external_userid: str) -> list[Conse
     )
 
 
-def names_of(db: Session, records: list[ConsentRecord]) -> Names:
+def names_of(db: Db, records: list[ConsentRecord]) -> Names:
     """The members and groups the records name (the panel shows them by name)."""
     return people_of(db, {record.party for record in records})

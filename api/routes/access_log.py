@@ -8,13 +8,12 @@ from typing import Annotated
 import msgspec
 from litestar import get, post
 from litestar.params import FromQuery, QueryParameter
-from sqlalchemy.orm import Session
 
 from api.auth.guards import requires
-from api.context import AppContext
 from api.pagination import decode_cursor, encode_cursor, page_size
 from api.schemas import AccessLogCheckpointed, AccessLogEntryOut, AccessLogPage, AccessLogVerifyOut
 from api.timerange import utc_instant
+from api.unit_of_work import Context, Db
 from audit.accesslog import jobs as access_jobs
 from audit.accesslog import log as access_log
 from audit.security.roles import Permission
@@ -24,7 +23,7 @@ AUDITOR = [requires(Permission.ACCESS_LOG_READ)]
 
 @get("/api/v1/access-log", guards=AUDITOR, sync_to_thread=True)
 def search_access_log(
-    db: Session,
+    db: Db,
     actor: FromQuery[str | None] = None,
     action: Annotated[str | None, QueryParameter(description="an action or a prefix such as 'content.'")] = None,
     since: FromQuery[datetime | None] = None,
@@ -42,13 +41,13 @@ def search_access_log(
 
 
 @get("/api/v1/access-log/verify", guards=AUDITOR, sync_to_thread=True)
-def verify_access_log(db: Session) -> AccessLogVerifyOut:
+def verify_access_log(db: Db) -> AccessLogVerifyOut:
     """Recompute the whole chain (also: the console's access-log page, `wecom-audit access-log verify`)."""
     return msgspec.convert(access_log.verify(db), AccessLogVerifyOut, from_attributes=True)
 
 
 @post("/api/v1/access-log/checkpoints", guards=AUDITOR, sync_to_thread=True, status_code=200)
-def checkpoint_access_log(context: AppContext) -> AccessLogCheckpointed:
+def checkpoint_access_log(context: Context) -> AccessLogCheckpointed:
     """Verify the whole chain and, if it is intact, checkpoint its head to the database and
     the anchor file (also: `wecom-audit access-log verify`). A broken chain is reported with
     no checkpoint: treat it as possible tampering."""

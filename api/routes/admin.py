@@ -12,10 +12,8 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, delete, get, patch, post, put
 from litestar.params import JSONBody, PathParameter
-from sqlalchemy.orm import Session
 
 from api.auth.guards import principal_of, requires
-from api.context import AppContext
 from api.pagination import PathId
 from api.schemas import (
     GrantOut,
@@ -33,6 +31,7 @@ from api.schemas import (
     UserOut,
     UserUpdate,
 )
+from api.unit_of_work import Context, Db
 from archive.clock import utcnow
 from archive.corps import corp_in_question
 from audit.handover.inheritance import apply_pending_inheritances
@@ -62,15 +61,13 @@ def list_roles() -> list[RoleOut]:
 
 
 @get("/api/v1/users", guards=ADMIN, sync_to_thread=True)
-def list_users(db: Session) -> list[UserOut]:
+def list_users(db: Db) -> list[UserOut]:
     """Every user account, with role, departments and state."""
     return [user_out(view) for view in security.list_users(db)]
 
 
 @post("/api/v1/users", guards=ADMIN, sync_to_thread=True)
-def create_user(
-    request: Request[Any, Any, Any], db: Session, context: AppContext, data: JSONBody[UserCreate]
-) -> UserOut:
+def create_user(request: Request[Any, Any, Any], db: Db, context: Context, data: JSONBody[UserCreate]) -> UserOut:
     """Create an account (also: the console's users page, `wecom-audit users add`). With
     ``wecom_userid`` it belongs to that WeCom member and is granted at once what the member
     inherited through handover cases."""
@@ -92,15 +89,13 @@ def create_user(
 
 
 @get("/api/v1/users/{username:str}", guards=ADMIN, sync_to_thread=True)
-def get_user(db: Session, username: UserName) -> UserOut:
+def get_user(db: Db, username: UserName) -> UserOut:
     """One user account."""
     return user_out(security.get_user(db, username))
 
 
 @patch("/api/v1/users/{username:str}", guards=ADMIN, sync_to_thread=True)
-def update_user(
-    request: Request[Any, Any, Any], db: Session, username: UserName, data: JSONBody[UserUpdate]
-) -> UserOut:
+def update_user(request: Request[Any, Any, Any], db: Db, username: UserName, data: JSONBody[UserUpdate]) -> UserOut:
     """Change a user's role, departments, display name or linked WeCom member (logged)."""
     view = security.update_user(
         db,
@@ -115,23 +110,21 @@ def update_user(
 
 
 @post("/api/v1/users/{username:str}/disable", guards=ADMIN, sync_to_thread=True, status_code=200)
-def disable_user(request: Request[Any, Any, Any], db: Session, username: UserName) -> UserOut:
+def disable_user(request: Request[Any, Any, Any], db: Db, username: UserName) -> UserOut:
     """Disable an account: its sessions and tokens stop working at once (logged)."""
     return user_out(security.disable_user(db, principal_of(request), username, utcnow()))
 
 
 @put("/api/v1/users/{username:str}/password", guards=ADMIN, sync_to_thread=True)
 def set_password(
-    request: Request[Any, Any, Any], db: Session, username: UserName, data: JSONBody[PasswordChange]
+    request: Request[Any, Any, Any], db: Db, username: UserName, data: JSONBody[PasswordChange]
 ) -> UserOut:
     """Reset a password: unlocks the account, ends its sessions and revokes its API tokens."""
     return user_out(security.set_password(db, principal_of(request), username, data.password, utcnow()))
 
 
 @post("/api/v1/users/{username:str}/grants", guards=ADMIN, sync_to_thread=True, status_code=200)
-def grant(
-    request: Request[Any, Any, Any], db: Session, username: UserName, data: JSONBody[GrantRequest]
-) -> GrantResult:
+def grant(request: Request[Any, Any, Any], db: Db, username: UserName, data: JSONBody[GrantRequest]) -> GrantResult:
     """Let a user read specific conversations beyond their department scope."""
     granted = admin.grant_conversations(
         db, principal_of(request), username, list(data.conversation_ids), data.reason, utcnow()
@@ -140,14 +133,14 @@ def grant(
 
 
 @get("/api/v1/users/{username:str}/grants", guards=ADMIN, sync_to_thread=True, operation_id="ListGrants")
-def list_grants(db: Session, username: UserName) -> list[GrantOut]:
+def list_grants(db: Db, username: UserName) -> list[GrantOut]:
     """The conversations a user may read beyond their department scope, and why."""
     return msgspec.convert(admin.grants_of(db, username), list[GrantOut], from_attributes=True)
 
 
 @delete("/api/v1/users/{username:str}/grants/{conversation_id:int}", guards=ADMIN, sync_to_thread=True, status_code=200)
 def revoke_grant(
-    request: Request[Any, Any, Any], db: Session, username: UserName, conversation_id: PathId
+    request: Request[Any, Any, Any], db: Db, username: UserName, conversation_id: PathId
 ) -> list[GrantOut]:
     """Take one conversation grant away; returns the user's remaining grants."""
     remaining = admin.revoke_grant(db, principal_of(request), username, conversation_id, utcnow())
@@ -155,7 +148,7 @@ def revoke_grant(
 
 
 @get("/api/v1/protected-people", guards=ADMIN, sync_to_thread=True)
-def list_protected(db: Session) -> list[ProtectedPersonOut]:
+def list_protected(db: Db) -> list[ProtectedPersonOut]:
     """Protected members and the officers named to open their chats."""
     return msgspec.convert(scopes.list_protected(db), list[ProtectedPersonOut], from_attributes=True)
 
@@ -168,7 +161,7 @@ def list_protected(db: Session) -> list[ProtectedPersonOut]:
     operation_id="UnprotectPerson",
 )
 def unprotect(
-    request: Request[Any, Any, Any], db: Session, corp_id: CorpIdParam, userid: UserIdParam
+    request: Request[Any, Any, Any], db: Db, corp_id: CorpIdParam, userid: UserIdParam
 ) -> list[ProtectedPersonOut]:
     """Lift a member's protection; returns the remaining protected people."""
     remaining = scopes.unprotect_person(db, principal_of(request), corp_id=corp_id, userid=userid, now=utcnow())
@@ -178,7 +171,7 @@ def unprotect(
 @put("/api/v1/protected-people/{corp_id:str}/{userid:str}", guards=ADMIN, sync_to_thread=True)
 def protect(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     corp_id: CorpIdParam,
     userid: UserIdParam,
     data: JSONBody[ProtectRequest],
@@ -197,14 +190,14 @@ def protect(
 
 
 @get("/api/v1/tokens", guards=[requires()], sync_to_thread=True)
-def list_tokens(request: Request[Any, Any, Any], db: Session) -> list[TokenOut]:
+def list_tokens(request: Request[Any, Any, Any], db: Db) -> list[TokenOut]:
     """Your tokens (administrators: everyone's). Secrets are never shown again."""
     return [token_out(view) for view in admin.tokens_visible_to(db, principal_of(request))]
 
 
 @post("/api/v1/tokens", guards=[requires()], sync_to_thread=True)
 def create_token(
-    request: Request[Any, Any, Any], db: Session, context: AppContext, data: JSONBody[TokenCreate]
+    request: Request[Any, Any, Any], db: Db, context: Context, data: JSONBody[TokenCreate]
 ) -> TokenCreated:
     """A new API token; its secret is in this response only."""
     principal = principal_of(request)
@@ -222,7 +215,7 @@ def create_token(
 
 
 @delete("/api/v1/tokens/{token_id:int}", guards=[requires()], sync_to_thread=True, status_code=200)
-def revoke_token(request: Request[Any, Any, Any], db: Session, token_id: PathId) -> TokenOut:
+def revoke_token(request: Request[Any, Any, Any], db: Db, token_id: PathId) -> TokenOut:
     """Revoke an API token (its own holder or an administrator; logged)."""
     return token_out(security.revoke_token(db, principal_of(request), token_id, utcnow()))
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import msgspec
 from litestar import Request, get
-from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of, requires
 from api.schemas import ArchiveStatusView, CompletenessView, LastPull
+from api.unit_of_work import Db
 from archive.clock import utcnow
 from archive.status import CorpStatus, completeness_by_corp, status_by_corp
 from audit.security.roles import Permission
@@ -19,7 +19,7 @@ STATUS = [requires(Permission.ARCHIVE_STATUS)]
 
 
 @get("/api/v1/archive/status", guards=STATUS, sync_to_thread=True)
-def archive_status(request: Request[Any, Any, Any], db: Session) -> list[ArchiveStatusView]:
+def archive_status(request: Request[Any, Any, Any], db: Db) -> list[ArchiveStatusView]:
     """Per corp: messages stored, seq range and cursor, lag behind the newest message,
     quarantine size, media downloads by state and the last pull."""
     return [_status_view(corp) for corp in status_by_corp(db, context_of(request).settings, utcnow())]
@@ -44,7 +44,7 @@ def _status_view(corp: CorpStatus) -> ArchiveStatusView:
 
 
 @get("/api/v1/archive/completeness", guards=STATUS, sync_to_thread=True)
-def archive_completeness(request: Request[Any, Any, Any], db: Session) -> list[CompletenessView]:
+def archive_completeness(request: Request[Any, Any, Any], db: Db) -> list[CompletenessView]:
     """Per corp: seq gaps (with the first few), message and media lag, open alerts, and the
     archived pairs without recorded consent (not data loss: WeCom does not archive them)."""
     reports = completeness_by_corp(db, context_of(request).settings, utcnow(), gaps_shown=FIRST_GAPS_SHOWN)

@@ -7,7 +7,6 @@ from typing import Any
 
 from litestar import Request, Response, get, post, put
 from litestar.params import JSONBody
-from sqlalchemy.orm import Session
 
 from api.auth.guards import (
     principal_of,
@@ -17,6 +16,7 @@ from api.auth.guards import (
     signed_out_cookies,
 )
 from api.schemas import Health, LoginRequest, PurposeRequest, SessionView
+from api.unit_of_work import Db
 from archive.clock import utcnow
 from audit.access.gate import clean_purpose
 from audit.errors import InvalidInput
@@ -59,7 +59,7 @@ def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> Resp
 
 
 @post("/api/v1/auth/logout", guards=[requires()], sync_to_thread=True, status_code=200)
-def logout(request: Request[Any, Any, Any], db: Session) -> Response[Health]:
+def logout(request: Request[Any, Any, Any], db: Db) -> Response[Health]:
     """Sign out: the console session is revoked and its cookies cleared (a token stays
     valid: revoke it with DELETE /api/v1/tokens/{token_id}). Logged."""
     security.logout(db, principal_of(request), utcnow())
@@ -76,7 +76,7 @@ def me(request: Request[Any, Any, Any]) -> SessionView:
 
 
 @put("/api/v1/auth/purpose", guards=[requires(Permission.CONTENT_READ)], sync_to_thread=True)
-def set_purpose(request: Request[Any, Any, Any], db: Session, data: JSONBody[PurposeRequest]) -> SessionView:
+def set_purpose(request: Request[Any, Any, Any], db: Db, data: JSONBody[PurposeRequest]) -> SessionView:
     """Remember why you are reading chats (a case reference) for the rest of the session."""
     principal = principal_of(request)
     purpose = clean_purpose(data.purpose)

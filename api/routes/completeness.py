@@ -10,10 +10,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from litestar import get
 from litestar.params import PathParameter, QueryParameter
-from sqlalchemy.orm import Session
 
 from api.auth.guards import requires
-from api.context import AppContext
+from api.unit_of_work import Context, Db
 from archive.clock import utcnow
 from archive.completeness.report import CompletenessReport, completeness_report, member_coverage
 from archive.completeness.service import DEFAULT_ZONE, CoverageReport
@@ -31,7 +30,7 @@ CorpIdParam = Annotated[str, PathParameter(min_length=1, max_length=64)]
     summary="Completeness and lag of one corp",
 )
 def corp_completeness(
-    db: Session,
+    db: Db,
     corp_id: CorpIdParam,
     gap_limit: Annotated[int, QueryParameter(ge=1, le=1000, description="List at most this many seq gaps.")] = 20,
     from_seq: Annotated[
@@ -50,7 +49,7 @@ def corp_completeness(
     summary="Member coverage of one corp",
 )
 async def corp_coverage(
-    context: AppContext,
+    context: Context,
     corp_id: CorpIdParam,
     days: Annotated[int, QueryParameter(ge=1, le=366, description="This many local days up to now.")] = 7,
     zone: Annotated[str, QueryParameter(max_length=64, description="Time zone of the days.")] = DEFAULT_ZONE,

@@ -13,9 +13,9 @@ import msgspec
 from litestar import Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import JSONBody, QueryParameter
-from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of, requires
+from api.unit_of_work import Db
 from archive.directory.jobs import DirectorySyncTrigger
 from archive.directory.service import sync_status
 from audit.security.roles import Permission
@@ -59,7 +59,7 @@ def _corp_id(request: Request[Any, Any, Any], corp_id: str | None) -> str:
         raise NotFoundException(f"corp {corp_id!r} is not configured") from error
 
 
-def _status(request: Request[Any, Any, Any], db: Session, corp_id: str) -> DirectoryStatusView:
+def _status(request: Request[Any, Any, Any], db: Db, corp_id: str) -> DirectoryStatusView:
     status = sync_status(db, corp_id)
     return DirectoryStatusView(
         corp_id=corp_id,
@@ -74,7 +74,7 @@ def _status(request: Request[Any, Any, Any], db: Session, corp_id: str) -> Direc
 
 @post("/api/v1/directory/sync", guards=ADMIN, status_code=202, sync_to_thread=True)
 def start_directory_sync(
-    request: Request[Any, Any, Any], db: Session, data: JSONBody[DirectorySyncRequest | None] = None
+    request: Request[Any, Any, Any], db: Db, data: JSONBody[DirectorySyncRequest | None] = None
 ) -> DirectorySyncStarted:
     """Sync the corp's directory from WeCom now, in the background (a running one absorbs it)."""
     corp_id = _corp_id(request, data.corp_id if data else None)
@@ -85,7 +85,7 @@ def start_directory_sync(
 @get("/api/v1/directory/status", guards=STATUS, sync_to_thread=True)
 def directory_status(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     corp_id: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
 ) -> list[DirectoryStatusView]:
     """Per configured corp (or the one asked for): the step in progress and the last report."""

@@ -20,17 +20,18 @@ import msgspec
 from anyio import to_thread
 from litestar import Request, Response, get, post
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
-from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of, principal_of, requires
 from api.pagination import PathId, decode_cursor, encode_cursor, page_size
 from api.routes.content import reader_of
+from api.unit_of_work import Db
 from archive.clock import utcnow
 from audit.errors import InvalidInput
 from audit.handover import detail as detail_of
 from audit.handover import report as reports
 from audit.handover import service, views
 from audit.handover.models import CaseKind
+from audit.handover.report import GroupLine
 from audit.handover.views import CaseSummary
 from audit.security.roles import Permission
 
@@ -96,23 +97,6 @@ class CustomerOut(msgspec.Struct, frozen=True):
     needs_follow_up: bool
 
 
-class GroupOut(msgspec.Struct, frozen=True):
-    chat_id: str
-    name: str
-    member_count: int
-    customer_count: int
-    suggested_successor: str | None
-    decision: str | None
-    successor: str | None
-    decided_by: str | None
-    decided_at: datetime | None
-    state: str
-    errcode: int | None
-    sent_to: str | None
-    final_at: datetime | None
-    needs_follow_up: bool
-
-
 class InheritanceOut(msgspec.Struct, frozen=True):
     successor: str
     conversations: int
@@ -145,7 +129,7 @@ class CaseOut(msgspec.Struct, frozen=True):
     sign_off_blockers_text: list[str]
     member_names: dict[str, str]
     customers: list[CustomerOut]
-    groups: list[GroupOut]
+    groups: list[GroupLine]  # the report's lines as they are
     inheritances: list[InheritanceOut]
 
 
@@ -248,14 +232,12 @@ def _case_out(detail: detail_of.CaseDetail) -> CaseOut:
         sign_off_blockers_text=[blocker.text("en") for blocker in blockers],
         member_names=dict(report.member_names),
         customers=msgspec.convert(report.customers, list[CustomerOut], from_attributes=True),
-        groups=msgspec.convert(report.groups, list[GroupOut], from_attributes=True),
+        groups=list(report.groups),
         inheritances=msgspec.convert(report.inheritances, list[InheritanceOut], from_attributes=True),
     )
 
 
-def read_report(
-    request: Request[Any, Any, Any], db: Session, case_id: int, fmt: str, lang: str
-) -> service.RenderedReport:
+def read_report(request: Request[Any, Any, Any], db: Db, case_id: int, fmt: str, lang: str) -> service.RenderedReport:
     """The report as the caller may read it (logged), times in the configured zone."""
     timezone = context_of(request).settings.search.timezone
     return service.read_report(db, principal_of(request), case_id, fmt=fmt, lang=lang, timezone=timezone, now=utcnow())
@@ -288,7 +270,7 @@ def read_dossier(request: Request[Any, Any, Any], case_id: int, external_userid:
 @get("/api/v1/handover/cases", guards=READ, sync_to_thread=True)
 def list_cases(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     corp_id: FromQuery[str | None] = None,
     status: FromQuery[list[Literal["open", "executing", "completed", "signed_off", "cancelled"]] | None] = None,
     cursor: FromQuery[str | None] = None,
@@ -323,7 +305,7 @@ async def open_case(request: Request[Any, Any, Any], data: JSONBody[OpenCaseRequ
 
 
 @get("/api/v1/handover/cases/{case_id:int}", guards=READ, sync_to_thread=True)
-def show_case(request: Request[Any, Any, Any], db: Session, case_id: PathId) -> CaseOut:
+def show_case(request: Request[Any, Any, Any], db: Db, case_id: PathId) -> CaseOut:
     """One case: its customers with risks and dossier summaries (no excerpts), groups,
     decisions, transfer outcomes and what the successors inherited."""
     return _case_out(detail_of.case_detail(db, principal_of(request), case_id))
@@ -341,7 +323,7 @@ def customer_dossier(request: Request[Any, Any, Any], case_id: PathId, external_
 
 
 @post("/api/v1/handover/cases/{case_id:int}/decisions", guards=MANAGE, sync_to_thread=True, status_code=200)
-def decide(request: Request[Any, Any, Any], db: Session, case_id: PathId, data: JSONBody[DecideRequest]) -> DecidedOut:
+def decide(request: Request[Any, Any, Any], db: Db, case_id: PathId, data: JSONBody[DecideRequest]) -> DecidedOut:
     """Transfer to ``successor``, hold, or keep named customers/groups — or all of a kind."""
     if (data.all_customers and data.customers) or (data.all_groups and data.groups):
         raise InvalidInput("name items or ask for all of a kind, not both", hint="drop the list or the all_* flag")
@@ -360,7 +342,7 @@ def decide(request: Request[Any, Any, Any], db: Session, case_id: PathId, data: 
 
 
 @post("/api/v1/handover/cases/{case_id:int}/accept-suggestions", guards=MANAGE, sync_to_thread=True, status_code=200)
-def accept_suggestions(request: Request[Any, Any, Any], db: Session, case_id: PathId) -> DecidedOut:
+def accept_suggestions(request: Request[Any, Any, Any], db: Db, case_id: PathId) -> DecidedOut:
     """Decide every undecided item 'transfer to the suggested successor'."""
     decided = service.accept_suggestions_in_scope(db, principal_of(request), case_id, utcnow())
     return DecidedOut(case_id, decided)
@@ -393,7 +375,7 @@ async def poll(request: Request[Any, Any, Any], case_id: PathId) -> PollOut:
     media_type="text/html; charset=utf-8",
 )
 def report_html(
-    request: Request[Any, Any, Any], db: Session, case_id: PathId, lang: FromQuery[Lang] = "zh"
+    request: Request[Any, Any, Any], db: Db, case_id: PathId, lang: FromQuery[Lang] = "zh"
 ) -> Response[str]:
     """The handover report as one self-contained HTML page (Chinese; ``lang=en`` English)."""
     return Response(read_report(request, db, case_id, "html", lang).html, media_type="text/html; charset=utf-8")
@@ -406,7 +388,7 @@ def report_html(
     media_type="application/pdf",
 )
 def report_pdf(
-    request: Request[Any, Any, Any], db: Session, case_id: PathId, lang: FromQuery[Lang] = "zh"
+    request: Request[Any, Any, Any], db: Db, case_id: PathId, lang: FromQuery[Lang] = "zh"
 ) -> Response[bytes]:
     """The handover report as PDF. ``X-Report-SHA256`` is this file's hash; once signed,
     the same language's PDF has the hash recorded at sign-off (``report_sha256``)."""
@@ -414,9 +396,7 @@ def report_pdf(
 
 
 @post("/api/v1/handover/cases/{case_id:int}/sign-off", guards=MANAGE, sync_to_thread=True, status_code=200)
-def sign_off(
-    request: Request[Any, Any, Any], db: Session, case_id: PathId, data: JSONBody[SignOffRequest]
-) -> SignOffOut:
+def sign_off(request: Request[Any, Any, Any], db: Db, case_id: PathId, data: JSONBody[SignOffRequest]) -> SignOffOut:
     """Sign the completed case off: the report is rendered as signed, and its PDF's
     SHA-256 is recorded with the sign-off."""
     timezone = context_of(request).settings.search.timezone

@@ -10,10 +10,9 @@ from typing import Annotated
 import msgspec
 from litestar import get, post
 from litestar.params import JSONBody, QueryParameter
-from sqlalchemy.orm import Session
 
 from api.auth.guards import requires
-from api.context import AppContext
+from api.unit_of_work import Context, Db
 from archive.corps import corp_in_question
 from archive.integrity.checkpoints import list_checkpoints
 from archive.integrity.jobs import checkpoint_corps
@@ -90,7 +89,7 @@ class VerifyOut(msgspec.Struct):
     status_code=200,
     summary="Verify a hash chain",
 )
-def verify_chain(context: AppContext, data: JSONBody[VerifyRequest | None] = None) -> VerifyOut:
+def verify_chain(context: Context, data: JSONBody[VerifyRequest | None] = None) -> VerifyOut:
     """Recompute one corp's chain (``corp_id``, default: the configured corp) from the
     database and its checkpoints, and report the first broken link; when the whole chain
     verifies, its head is checkpointed. A whole run takes as long as the chain is long (also:
@@ -103,8 +102,8 @@ def verify_chain(context: AppContext, data: JSONBody[VerifyRequest | None] = Non
 
 @get("/api/v1/integrity/checkpoints", guards=STATUS, sync_to_thread=True, summary="List chain checkpoints")
 def checkpoints(
-    db: Session,
-    context: AppContext,
+    db: Db,
+    context: Context,
     corp_id: Annotated[
         str | None, QueryParameter(description="Default: the configured corp.", max_length=64, pattern=CORP_ID_PATTERN)
     ] = None,
@@ -121,7 +120,7 @@ def checkpoints(
     sync_to_thread=True,
     summary="Write chain checkpoints",
 )
-def write_checkpoints(context: AppContext, data: JSONBody[CorpChoice | None] = None) -> list[CheckpointWritten]:
+def write_checkpoints(context: Context, data: JSONBody[CorpChoice | None] = None) -> list[CheckpointWritten]:
     """Checkpoint the chain head of ``corp_id``, or of every corp with a chain, to the
     database and the append-only file (also: `wecom-audit checkpoint`)."""
     written = checkpoint_corps(context.session_factory, context.settings, data.corp_id if data else None)

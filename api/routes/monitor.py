@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 import msgspec
 from litestar import Request, get, post
 from litestar.params import FromQuery, JSONBody, QueryParameter
-from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of, principal_of, requires
 from api.pagination import PathId
 from api.routes.content import reader_of
 from api.timerange import checked_day
+from api.unit_of_work import Db
 from archive.clock import utcnow
 from archive.corps import corp_in_question
 from archive.directory.names import display_names
@@ -69,7 +69,7 @@ def monitor_days(request: Request[Any, Any, Any], first: date | None, last: date
 @get("/api/v1/monitor/groups", guards=[requires(Permission.MONITOR_READ)], sync_to_thread=True)
 def monitor_groups(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     corp_id: FromQuery[str | None] = None,
     first: FromQuery[date | None] = None,
     last: FromQuery[date | None] = None,
@@ -127,7 +127,7 @@ class EmployeeResponseOut(msgspec.Struct, frozen=True):
 @get("/api/v1/monitor/groups/{conversation_id:int}/series", guards=MONITOR, sync_to_thread=True)
 def group_series(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     conversation_id: PathId,
     first: FromQuery[date | None] = None,
     last: FromQuery[date | None] = None,
@@ -162,7 +162,7 @@ def group_top_words(
 @get("/api/v1/monitor/employees", guards=MONITOR, sync_to_thread=True)
 def employee_metrics(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     corp_id: FromQuery[str | None] = None,
     first: FromQuery[date | None] = None,
     last: FromQuery[date | None] = None,
@@ -220,7 +220,7 @@ def run_monitor(request: Request[Any, Any, Any], data: JSONBody[MonitorRunReques
 
 @post("/api/v1/monitor/rebuild", guards=ADMIN, sync_to_thread=True, status_code=202)
 def rebuild_monitor(
-    request: Request[Any, Any, Any], db: Session, data: JSONBody[MonitorRebuildRequest]
+    request: Request[Any, Any, Any], db: Db, data: JSONBody[MonitorRebuildRequest]
 ) -> MonitorRebuildOut:
     """Recompute rollups and reply threads from a day on (after changing the time zone,
     working hours or reply timeout, or after a disposal): the days are marked now and

@@ -11,9 +11,9 @@ from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
 from api.auth.guards import context_of, metrics_scraper
-from api.context import AppContext
+from api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from api.schemas import Health, Readiness, ReadyCheck
-from api.unit_of_work import transaction
+from api.unit_of_work import Context, transaction
 from archive import repository
 from archive.clock import utcnow
 
@@ -50,7 +50,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
     return Response(Readiness("ready" if ok else "not_ready", checks), status_code=200 if ok else 503)
 
 
-def _database_check(context: AppContext) -> ReadyCheck:
+def _database_check(context: Context) -> ReadyCheck:
     try:
         with transaction(context) as session:
             repository.ping(session)
@@ -61,4 +61,4 @@ def _database_check(context: AppContext) -> ReadyCheck:
 
 @get("/metrics", sync_to_thread=True, media_type="text/plain", include_in_schema=False, guards=[metrics_scraper])
 def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
-    return Response(request.app.state["metrics"].render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    return Response(request.app.state["metrics"].render(), media_type=METRICS_CONTENT_TYPE)

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from litestar import Request, get
 from litestar.params import QueryParameter
-from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of, principal_of, requires
 from api.routes.monitor import GroupRiskOut
+from api.unit_of_work import Db
 from archive.clock import utcnow
 from archive.completeness.service import GapSummary, LagReport
 from archive.integrity.repository import Checkpoint
@@ -101,7 +101,7 @@ def _out(figures: Overview, timezone: str) -> OverviewOut:
 @get("/api/v1/overview", guards=[requires()], sync_to_thread=True)
 def get_overview(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     timezone: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
     alert_days: Annotated[int, QueryParameter(ge=1, le=92)] = DEFAULT_ALERT_DAYS,
     group_days: Annotated[int, QueryParameter(ge=1, le=92)] = DEFAULT_GROUP_DAYS,

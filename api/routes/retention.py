@@ -13,20 +13,16 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Request, get, post, put
 from litestar.params import JSONBody, QueryParameter
-from sqlalchemy.orm import Session
 
 from api.auth.guards import principal_of, requires
-from api.context import AppContext
-from api.pagination import PathId
+from api.pagination import CorpQuery, PathId
+from api.unit_of_work import Context, Db
 from archive.corps import corp_in_question
 from archive.retention.service import Actor, RetentionService, retain_days_of
 from archive.retention.views import PolicyScope
 from audit.security.roles import Permission
 
 ADMIN = [requires(Permission.USERS_ADMIN)]
-CorpQuery = Annotated[
-    str | None, QueryParameter(description="The corp (default: the first configured one).", max_length=64)
-]
 HoldSubjectKind = Literal["employee", "customer", "room"]
 
 
@@ -124,7 +120,7 @@ class RunOut(msgspec.Struct):
     error: str | None
 
 
-def _service(db: Session, context: AppContext, corp_id: str | None) -> RetentionService:
+def _service(db: Db, context: Context, corp_id: str | None) -> RetentionService:
     return RetentionService(db, corp_in_question(db, context.settings, corp_id))
 
 
@@ -141,7 +137,7 @@ def _actor(request: Request[Any, Any, Any]) -> Actor:
     sync_to_thread=True,
     summary="List retention policies",
 )
-def list_policies(db: Session, context: AppContext, corp_id: CorpQuery = None) -> list[PolicyOut]:
+def list_policies(db: Db, context: Context, corp_id: CorpQuery = None) -> list[PolicyOut]:
     """Every retention policy of the corp with its scope, period and lock (the longest
     applicable policy wins). No policy: nothing is ever disposed."""
     views = _service(db, context, corp_id).policies()
@@ -156,8 +152,8 @@ def list_policies(db: Session, context: AppContext, corp_id: CorpQuery = None) -
 )
 def add_policy(
     request: Request[Any, Any, Any],
-    db: Session,
-    context: AppContext,
+    db: Db,
+    context: Context,
     data: JSONBody[PolicyCreate],
     corp_id: CorpQuery = None,
 ) -> PolicyOut:
@@ -179,8 +175,8 @@ def add_policy(
 )
 def set_policy_days(
     request: Request[Any, Any, Any],
-    db: Session,
-    context: AppContext,
+    db: Db,
+    context: Context,
     policy_id: PathId,
     data: JSONBody[PolicyDays],
     corp_id: CorpQuery = None,
@@ -200,8 +196,8 @@ def set_policy_days(
 )
 def lock_policy(
     request: Request[Any, Any, Any],
-    db: Session,
-    context: AppContext,
+    db: Db,
+    context: Context,
     policy_id: PathId,
     data: JSONBody[PolicyLock | None] = None,
     corp_id: CorpQuery = None,
@@ -223,8 +219,8 @@ def lock_policy(
     summary="List legal holds",
 )
 def list_holds(
-    db: Session,
-    context: AppContext,
+    db: Db,
+    context: Context,
     corp_id: CorpQuery = None,
     include_released: Annotated[bool, QueryParameter(description="Released holds too.")] = False,
 ) -> list[HoldOut]:
@@ -242,8 +238,8 @@ def list_holds(
 )
 def place_hold(
     request: Request[Any, Any, Any],
-    db: Session,
-    context: AppContext,
+    db: Db,
+    context: Context,
     data: JSONBody[HoldCreate],
     corp_id: CorpQuery = None,
 ) -> HoldOut:
@@ -270,8 +266,8 @@ def place_hold(
 )
 def release_hold(
     request: Request[Any, Any, Any],
-    db: Session,
-    context: AppContext,
+    db: Db,
+    context: Context,
     hold_id: PathId,
     data: JSONBody[HoldRelease],
     corp_id: CorpQuery = None,
@@ -292,8 +288,8 @@ def release_hold(
     summary="Retention admin history",
 )
 def retention_history(
-    db: Session,
-    context: AppContext,
+    db: Db,
+    context: Context,
     corp_id: CorpQuery = None,
     limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
 ) -> list[HistoryOut]:
@@ -309,8 +305,8 @@ def retention_history(
     summary="Disposition runs",
 )
 def disposition_runs(
-    db: Session,
-    context: AppContext,
+    db: Db,
+    context: Context,
     corp_id: CorpQuery = None,
     limit: Annotated[int, QueryParameter(ge=1, le=200)] = 20,
 ) -> list[RunOut]:

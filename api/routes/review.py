@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 import msgspec
 from litestar import Request, delete, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
-from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of, principal_of, requires
-from api.pagination import PathId
+from api.pagination import CorpQuery, PathId
 from api.routes.workflow import ReviewAction, ReviewRequest, review_step
+from api.unit_of_work import Db
 from archive.clock import utcnow
 from archive.corps import corp_in_question
 from audit.alerts import routing
@@ -35,7 +35,6 @@ REVIEW = [requires(Permission.ALERTS_REVIEW)]
 RULES_READ = [requires(Permission.RULES_READ)]
 RULES_WRITE = [requires(Permission.RULES_WRITE)]
 BULK_MAX = 500
-CorpParam = Annotated[str | None, QueryParameter(query="corp_id", min_length=1, max_length=64)]
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
 
@@ -128,7 +127,7 @@ class DeliveryOut(msgspec.Struct, frozen=True):
 
 
 @post("/api/v1/alerts/review", guards=REVIEW, sync_to_thread=True, status_code=200)
-def review_alerts(request: Request[Any, Any, Any], db: Session, data: JSONBody[BulkReviewRequest]) -> BulkReviewOut:
+def review_alerts(request: Request[Any, Any, Any], db: Db, data: JSONBody[BulkReviewRequest]) -> BulkReviewOut:
     """One review step on many alerts, each alone: one its state refuses is listed with why,
     the others are done. Every alert must be in your scope (403 otherwise, nothing done)."""
     principal = principal_of(request)
@@ -138,7 +137,7 @@ def review_alerts(request: Request[Any, Any, Any], db: Session, data: JSONBody[B
 
 
 @get("/api/v1/alerts/{alert_id:int}/notifications", guards=READ, sync_to_thread=True)
-def alert_notifications(request: Request[Any, Any, Any], db: Session, alert_id: PathId) -> list[ReceiptOut]:
+def alert_notifications(request: Request[Any, Any, Any], db: Db, alert_id: PathId) -> list[ReceiptOut]:
     """The notifications sent (or due) about an alert in your scope, the latest first."""
     receipts = queue.receipts(db, principal_of(request), alert_id)
     return [msgspec.convert(receipt, ReceiptOut, from_attributes=True) for receipt in receipts]
@@ -147,8 +146,8 @@ def alert_notifications(request: Request[Any, Any, Any], db: Session, alert_id: 
 @get("/api/v1/alerts/samples", guards=READ, sync_to_thread=True, operation_id="ListSamples", summary="ListSamples")
 def list_samples(
     request: Request[Any, Any, Any],
-    db: Session,
-    corp_id: CorpParam = None,
+    db: Db,
+    corp_id: CorpQuery = None,
     status: Annotated[Literal["pending", "reviewed"] | None, QueryParameter()] = None,
 ) -> list[SampleOut]:
     """The sampling queue in your scope: pending samples first (at most 200)."""
@@ -158,7 +157,7 @@ def list_samples(
 
 
 @post("/api/v1/alerts/samples", guards=REVIEW, sync_to_thread=True, status_code=200)
-def draw_samples(request: Request[Any, Any, Any], db: Session, data: JSONBody[SampleDrawRequest]) -> list[SampleOut]:
+def draw_samples(request: Request[Any, Any, Any], db: Db, data: JSONBody[SampleDrawRequest]) -> list[SampleOut]:
     """Draw a day's share of unflagged conversations into the sampling queue (the settings'
     rate and seed unless given); the same day and seed give the same draw, and drawing a day
     again returns its sample. Returns the day's whole sample."""
@@ -180,7 +179,7 @@ def draw_samples(request: Request[Any, Any, Any], db: Session, data: JSONBody[Sa
 
 @post("/api/v1/alerts/samples/{sample_id:int}/complete", guards=REVIEW, sync_to_thread=True, status_code=200)
 def complete_sample(
-    request: Request[Any, Any, Any], db: Session, sample_id: PathId, data: JSONBody[SampleReviewRequest]
+    request: Request[Any, Any, Any], db: Db, sample_id: PathId, data: JSONBody[SampleReviewRequest]
 ) -> SampleOut:
     """Record your review of a sample whose conversation is in your scope."""
     sample = sampling.complete_for(db, principal_of(request), sample_id, note=data.note or None, now=utcnow())
@@ -188,16 +187,14 @@ def complete_sample(
 
 
 @get("/api/v1/alerts/routes", guards=RULES_READ, sync_to_thread=True, operation_id="ListRoutes", summary="ListRoutes")
-def list_routes(request: Request[Any, Any, Any], db: Session, corp_id: CorpParam = None) -> list[RouteOut]:
+def list_routes(request: Request[Any, Any, Any], db: Db, corp_id: CorpQuery = None) -> list[RouteOut]:
     """The routing rules: reviewers hear of new alerts, managers of escalations."""
     corp = corp_in_question(db, context_of(request).settings, corp_id)
     return [msgspec.convert(rule, RouteOut, from_attributes=True) for rule in routing.list_routes(db, corp)]
 
 
 @post("/api/v1/alerts/routes", guards=RULES_WRITE, sync_to_thread=True)
-def add_route(
-    request: Request[Any, Any, Any], db: Session, data: JSONBody[RouteIn], corp_id: CorpParam = None
-) -> RouteOut:
+def add_route(request: Request[Any, Any, Any], db: Db, data: JSONBody[RouteIn], corp_id: CorpQuery = None) -> RouteOut:
     """A new routing rule (409 if one of that name exists). Targets: ``email:<address>``,
     ``webhook:<name>``, ``wecom:<name>`` (channels in the settings) or a user name."""
     spec = routing.RouteSpec(
@@ -218,9 +215,9 @@ def add_route(
 @delete("/api/v1/alerts/routes/{name:str}", guards=RULES_WRITE, sync_to_thread=True, status_code=200)
 def remove_route(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     name: Annotated[str, PathParameter(min_length=1, max_length=128)],
-    corp_id: CorpParam = None,
+    corp_id: CorpQuery = None,
 ) -> RouteOut:
     """Delete a routing rule; returns what was deleted (queued notifications still go)."""
     corp = corp_in_question(db, context_of(request).settings, corp_id)
@@ -229,7 +226,7 @@ def remove_route(
 
 
 @post("/api/v1/notifications/deliver", guards=RULES_WRITE, sync_to_thread=True, status_code=200)
-def deliver_notifications(request: Request[Any, Any, Any], db: Session) -> DeliveryOut:
+def deliver_notifications(request: Request[Any, Any, Any], db: Db) -> DeliveryOut:
     """Send due notifications now (retries and digests included), as the scheduler does
     every few seconds and `wecom-audit alerts deliver` does."""
     report = notify.deliver_due(db, context_of(request).settings.notify, utcnow())

@@ -16,11 +16,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 from anyio import to_thread
 from litestar import Request, delete, get, post, put
-from litestar.params import JSONBody, PathParameter, QueryParameter
-from sqlalchemy.orm import Session
+from litestar.params import JSONBody, PathParameter
 
 from api.auth.guards import context_of, principal_of, requires
+from api.pagination import CorpQuery
 from api.routes.workflow import RuleGroupOut, group_out
+from api.unit_of_work import Db
 from archive.clock import utcnow
 from archive.corps import corp_in_question
 from audit.detect.hits import Severity
@@ -40,7 +41,6 @@ GroupName = Annotated[str, PathParameter(min_length=1, max_length=128, pattern=_
 Term = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=_TEXT)]
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=_TEXT)]
 Terms = Annotated[list[Term], msgspec.Meta(max_length=5000)]
-CorpParam = Annotated[str | None, QueryParameter(min_length=1, max_length=64)]
 
 
 class RuleGroupIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -121,7 +121,7 @@ def _lexicon_dir(request: Request[Any, Any, Any]) -> Path | None:
 
 @get("/api/v1/rules/groups/{name:str}", guards=READ, operation_id="GetRuleGroup")
 async def get_rule_group(
-    request: Request[Any, Any, Any], db: Session, name: GroupName, corp_id: CorpParam = None
+    request: Request[Any, Any, Any], db: Db, name: GroupName, corp_id: CorpQuery = None
 ) -> RuleGroupOut:
     """One word group (global, or the corp's own with ``corp_id``)."""
 
@@ -135,7 +135,7 @@ async def get_rule_group(
 
 @post("/api/v1/rules/groups", guards=WRITE, sync_to_thread=True)
 def create_rule_group(
-    request: Request[Any, Any, Any], db: Session, data: JSONBody[RuleGroupIn], corp_id: CorpParam = None
+    request: Request[Any, Any, Any], db: Db, data: JSONBody[RuleGroupIn], corp_id: CorpQuery = None
 ) -> RuleGroupOut:
     """A new word group (``name`` in the body); 409 if one of that name exists there."""
     if data.name is None:
@@ -154,10 +154,10 @@ def create_rule_group(
 )
 def update_rule_group(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     name: GroupName,
     data: JSONBody[RuleGroupIn],
-    corp_id: CorpParam = None,
+    corp_id: CorpQuery = None,
 ) -> RuleGroupOut:
     """Replace an existing group's content (its terms included)."""
     if data.name is not None and data.name.strip() != name.strip():
@@ -168,7 +168,7 @@ def update_rule_group(
 
 
 def _set_enabled(
-    request: Request[Any, Any, Any], db: Session, name: str, corp_id: str | None, enabled: bool
+    request: Request[Any, Any, Any], db: Db, name: str, corp_id: str | None, enabled: bool
 ) -> RuleGroupOut:
     corp = corp_id or GLOBAL_CORP
     rules_admin.set_enabled(db, principal_of(request), name, enabled, corp, utcnow(), _lexicon_dir(request))
@@ -177,7 +177,7 @@ def _set_enabled(
 
 @post("/api/v1/rules/groups/{name:str}/enable", guards=WRITE, sync_to_thread=True, status_code=200)
 def enable_rule_group(
-    request: Request[Any, Any, Any], db: Session, name: GroupName, corp_id: CorpParam = None
+    request: Request[Any, Any, Any], db: Db, name: GroupName, corp_id: CorpQuery = None
 ) -> RuleGroupOut:
     """Switch a word group on: detection uses it from its next batch."""
     return _set_enabled(request, db, name, corp_id, True)
@@ -185,7 +185,7 @@ def enable_rule_group(
 
 @post("/api/v1/rules/groups/{name:str}/disable", guards=WRITE, sync_to_thread=True, status_code=200)
 def disable_rule_group(
-    request: Request[Any, Any, Any], db: Session, name: GroupName, corp_id: CorpParam = None
+    request: Request[Any, Any, Any], db: Db, name: GroupName, corp_id: CorpQuery = None
 ) -> RuleGroupOut:
     """Switch a word group off (kept, with its terms, to switch on again)."""
     return _set_enabled(request, db, name, corp_id, False)
@@ -199,7 +199,7 @@ def disable_rule_group(
     operation_id="DeleteRuleGroup",
 )
 def delete_rule_group(
-    request: Request[Any, Any, Any], db: Session, name: GroupName, corp_id: CorpParam = None
+    request: Request[Any, Any, Any], db: Db, name: GroupName, corp_id: CorpQuery = None
 ) -> RuleGroupOut:
     """Delete a group and its terms; returns what was deleted."""
     group = rules_admin.delete(db, principal_of(request), name, corp_id or GLOBAL_CORP, utcnow(), _lexicon_dir(request))
@@ -207,7 +207,7 @@ def delete_rule_group(
 
 
 @post("/api/v1/rules/simulate", guards=WRITE, sync_to_thread=True, status_code=200)
-def simulate(request: Request[Any, Any, Any], db: Session, data: JSONBody[SimulationRequest]) -> SimulationOut:
+def simulate(request: Request[Any, Any, Any], db: Db, data: JSONBody[SimulationRequest]) -> SimulationOut:
     """What draft groups would have found (hits, messages, alerts, masked samples) in the
     last ``days`` days of stored messages. Writes nothing but an admin-log row."""
     names = [group.name for group in data.groups]

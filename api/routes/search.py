@@ -12,11 +12,11 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Litestar, Request, delete, get, post
 from litestar.params import FromQuery, JSONBody, QueryParameter
-from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of, principal_of, purpose_of, requires
 from api.pagination import PathId
 from api.schemas import SavedSearchIn, SavedSearchOut, SearchFacetValue, SearchResultOut, search_hit_out
+from api.unit_of_work import Db
 from archive.clock import utcnow
 from audit.security.roles import Permission
 from search import saved, service
@@ -74,14 +74,14 @@ async def search(
 
 
 @get("/api/v1/search/saved", guards=READ, sync_to_thread=True)
-def list_saved_searches(request: Request[Any, Any, Any], db: Session) -> list[SavedSearchOut]:
+def list_saved_searches(request: Request[Any, Any, Any], db: Db) -> list[SavedSearchOut]:
     """Your saved searches, by name (queries only: running one is a search like any other)."""
     views = saved.list_saved(db, principal_of(request).user_id)
     return msgspec.convert(views, list[SavedSearchOut], from_attributes=True)
 
 
 @post("/api/v1/search/saved", guards=READ, sync_to_thread=True, status_code=200)
-def save_search(request: Request[Any, Any, Any], db: Session, data: JSONBody[SavedSearchIn]) -> SavedSearchOut:
+def save_search(request: Request[Any, Any, Any], db: Db, data: JSONBody[SavedSearchIn]) -> SavedSearchOut:
     """Save a query under a name, or replace the query saved under that name (the
     console's "Save this search")."""
     view = saved.save(db, principal_of(request).user_id, data.name, data.query, utcnow())
@@ -89,7 +89,7 @@ def save_search(request: Request[Any, Any, Any], db: Session, data: JSONBody[Sav
 
 
 @delete("/api/v1/search/saved/{saved_id:int}", guards=READ, sync_to_thread=True)
-def delete_saved_search(request: Request[Any, Any, Any], db: Session, saved_id: PathId) -> None:
+def delete_saved_search(request: Request[Any, Any, Any], db: Db, saved_id: PathId) -> None:
     """Delete one of your saved searches (404 for anyone else's)."""
     saved.delete(db, principal_of(request).user_id, saved_id)
 

@@ -20,13 +20,13 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, get, post, put
-from litestar.params import FromQuery, JSONBody, QueryParameter
-from sqlalchemy.orm import Session
+from litestar.params import FromQuery, JSONBody, QueryParameter, RawBody
 
 from api.auth.guards import context_of, principal_of, requires
-from api.pagination import PathId, decode_cursor, encode_cursor, page_size
+from api.pagination import CorpQuery, PathId, decode_cursor, encode_cursor, page_size
 from api.routes.content import through_gate
 from api.schemas import NameOut
+from api.unit_of_work import Db
 from archive.clock import utcnow
 from archive.corps import corp_in_question
 from audit.alerts.evidence import MATCHES_ACTION, AlertMatch, masked_explanation, read_matches
@@ -43,7 +43,6 @@ from audit.security.roles import Permission
 
 ReviewAction = Literal["claim", "release", "assign", "escalate", "resolve", "false_positive", "reopen", "note", "tag"]
 EXCEL = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-CorpQuery = Annotated[str | None, QueryParameter(query="corp_id", min_length=1, max_length=64)]
 # Ranking is over per-day rollups (one row per active group and day), cheap even for all groups.
 RANK_ALL_GROUPS = 1_000_000
 
@@ -142,7 +141,7 @@ def alert_out(alert: Alert, listing: AlertListing | AlertDetail) -> AlertOut:
 @get("/api/v1/alerts", guards=[requires(Permission.ALERTS_READ)], sync_to_thread=True)
 def list_alerts(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     corp_id: FromQuery[str | None] = None,
     status: FromQuery[list[str] | None] = None,
     min_severity: FromQuery[Literal["low", "medium", "high", "critical"] | None] = None,
@@ -170,7 +169,7 @@ def list_alerts(
 
 
 @get("/api/v1/alerts/{alert_id:int}", guards=[requires(Permission.ALERTS_READ)], sync_to_thread=True)
-def get_alert(request: Request[Any, Any, Any], db: Session, alert_id: PathId) -> AlertDetailOut:
+def get_alert(request: Request[Any, Any, Any], db: Db, alert_id: PathId) -> AlertDetailOut:
     """One alert in your scope (masked excerpts), its trail and the review steps its state allows."""
     detail = queue.alert_detail(db, principal_of(request), alert_id)
     trail = [msgspec.convert(entry, TrailOut, from_attributes=True) for entry in detail.trail]
@@ -208,9 +207,7 @@ def review_step(data: ReviewRequest) -> ReviewStep:
     sync_to_thread=True,
     status_code=200,
 )
-def review_alert(
-    request: Request[Any, Any, Any], db: Session, alert_id: PathId, data: JSONBody[ReviewRequest]
-) -> AlertOut:
+def review_alert(request: Request[Any, Any, Any], db: Db, alert_id: PathId, data: JSONBody[ReviewRequest]) -> AlertOut:
     """One step of the review workflow (claim, release, assign, escalate, resolve,
     false_positive, reopen, note, tag); recorded in the alert's trail."""
     alert = actions.review_alert(db, principal_of(request), alert_id, review_step(data), utcnow())
@@ -233,9 +230,7 @@ def group_out(group: LexiconGroup) -> RuleGroupOut:
     operation_id="ListRules",
     summary="ListRules",
 )
-def list_rules(
-    request: Request[Any, Any, Any], db: Session, corp_id: FromQuery[str | None] = None
-) -> list[RuleGroupOut]:
+def list_rules(request: Request[Any, Any, Any], db: Db, corp_id: FromQuery[str | None] = None) -> list[RuleGroupOut]:
     """The lexicon word groups (global ones and the corp's own), or the built-in starter
     lexicons detection uses while none is stored."""
     groups, _ = rules_admin.lexicon(db, corp_id, context_of(request).settings.detection.lexicon_data_dir)
@@ -245,9 +240,9 @@ def list_rules(
 @get("/api/v1/rules/export", guards=[requires(Permission.RULES_READ)], sync_to_thread=True, media_type="text/csv")
 def export_rules(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     corp_id: FromQuery[str | None] = None,
-    file_format: Annotated[Literal["csv", "xlsx"], QueryParameter(query="format")] = "csv",
+    file_format: Annotated[Literal["csv", "xlsx"], QueryParameter(name="format")] = "csv",
 ) -> Response[bytes | str]:
     """The word groups as CSV (``?format=xlsx``: an Excel workbook), the file the import
     (this API's ``PUT``, the console, `wecom-audit lexicon import`) reads."""
@@ -267,7 +262,7 @@ def export_rules(
     request_max_body_size=4 << 20,
     sync_to_thread=True,
 )
-def import_rules(request: Request[Any, Any, Any], db: Session, body: bytes, corp_id: CorpQuery = None) -> RulesImported:
+def import_rules(request: Request[Any, Any, Any], db: Db, body: RawBody, corp_id: CorpQuery = None) -> RulesImported:
     """Import word groups from CSV (a ``text/csv`` body) or an Excel workbook (the body with
     the ``.xlsx`` media type); groups of the same name are replaced, others kept. With
     ``corp_id`` they become that corp's own groups."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache, partial
 from importlib import resources
@@ -120,10 +120,11 @@ class GroupLine:
     errcode: int | None
     sent_to: str | None
     final_at: datetime | None
+    # A field, not a property: the API returns these lines as they are (``CaseOut.groups``).
+    needs_follow_up: bool = field(init=False)
 
-    @property
-    def needs_follow_up(self) -> bool:
-        return self.state in FOLLOW_UP_STATES or self.decision == "hold"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "needs_follow_up", self.state in FOLLOW_UP_STATES or self.decision == "hold")
 
 
 @dataclass(frozen=True)

@@ -225,7 +225,7 @@ def test_monitoring_defaults_to_today_in_the_detection_zone(world: World, monkey
     default period must include that day (a UTC "today" would leave it out)."""
     evening_utc = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
     shanghai_day = date(2026, 11, 24)
-    monkeypatch.setattr("api.routes.workflow.utcnow", lambda: evening_utc)
+    monkeypatch.setattr("api.routes.monitor.utcnow", lambda: evening_utc)
     with session_scope(world.context.session_factory) as session:
         session.add(
             ConversationDaily(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from litestar import Litestar, Router, post
+from litestar.params import FromPath
 from litestar.response import Redirect
 from litestar.routes import HTTPRoute
 
@@ -180,7 +181,7 @@ def test_every_form_of_the_console_posts_to_a_known_action(app: Litestar) -> Non
 
 def test_a_console_action_without_a_twin_is_reported(tmp_path: Path) -> None:
     @post("/planted/{thing_id:int}/frobnicate", status_code=303, sync_to_thread=False)
-    def planted(thing_id: int) -> Redirect:
+    def planted(thing_id: FromPath[int]) -> Redirect:
         return Redirect(CONSOLE_PATH, status_code=303)
 
     settings = Settings(data_dir=tmp_path, database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'planted.db'}"))

@@ -25,7 +25,7 @@ def world(edge: Edge) -> World:
     return build_world(edge)
 
 
-def login(client: TestClient, username: str) -> dict[str, str]:  # type: ignore[type-arg]
+def login(client: TestClient[Any], username: str) -> dict[str, str]:
     response = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
     assert response.status_code == 200, response.text
     return {"X-CSRF-Token": response.json()["csrf_token"]}
@@ -94,7 +94,7 @@ CONTENT_ROUTES: dict[str, Callable[[World], str | tuple[str, dict[str, Any]] | N
         f"/api/v1/monitor/groups/{w.in_conversation}/words?day=2026-11-01"
     ),
     "/api/v1/handover/cases/{case_id:int}/customers/{external_userid:str}/dossier": lambda w: (
-        f"/api/v1/handover/cases/{handover_probes.prepare(w).handover_in_case}"  # type: ignore[attr-defined]
+        f"/api/v1/handover/cases/{handover_probes.prepare(w).handover_in_case}"
         f"/customers/{handover_probes.CUSTOMER}/dossier"
     ),
     "/api/v1/alerts/{alert_id:int}/matches": lambda w: f"/api/v1/alerts/{w.in_alert}/matches",
@@ -103,7 +103,8 @@ CONTENT_ROUTES: dict[str, Callable[[World], str | tuple[str, dict[str, Any]] | N
     # POST routes: (url, JSON body).
     "/api/v1/exports": lambda w: ("/api/v1/exports", {"conversation_id": w.in_conversation}),
 }
-NOT_CONTENT = {"/api/v1/auth/purpose"}  # needs content:read, returns none
+# Need content:read but return no chat content (a purpose; the caller's own saved queries).
+NOT_CONTENT = {"/api/v1/auth/purpose", "/api/v1/search/saved", "/api/v1/search/saved/{saved_id:int}"}
 
 
 def content_guarded_routes() -> set[str]:
@@ -155,7 +156,7 @@ def test_protected_people_are_only_opened_by_their_named_officers(world: World) 
     from audit.security import service as security
 
     with session_scope(world.context.session_factory) as session:
-        sender = session.get(Message, world.in_message).sender  # type: ignore[union-attr]
+        sender = session.get_one(Message, world.in_message).sender
         operator = security.cli_principal("cli:test")
         security.create_user(
             session,

@@ -10,12 +10,12 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.params import FromQuery
-from sqlalchemy.orm import Session
 
 from api.console.auth import principal_of, signed_in
 from api.console.pages.formdata import query_string
 from api.console.people import people_of
 from api.console.render import render, zone_of
+from api.unit_of_work import Db
 from audit.accesslog import log as access_log
 from audit.errors import InvalidInput
 from audit.security.roles import Permission
@@ -97,7 +97,7 @@ def _day(value: str, what: str) -> date | None:
 @get("/access-log", guards=AUDITOR, sync_to_thread=True)
 def access_log_page(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     actor: FromQuery[str] = "",
     action: FromQuery[str] = "",
     since: FromQuery[str] = "",

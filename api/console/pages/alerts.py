@@ -18,13 +18,13 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
-from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
 from api.console.nav import CONSOLE_PATH
 from api.console.pages.formdata import FORM_BODY, Form, back, corp_ids, query_string
 from api.console.render import render
+from api.unit_of_work import Db
 from archive.clock import utcnow
 from archive.directory.names import Place, places_of
 from audit.alerts.errors import AlertError, AlertNotFoundError
@@ -229,7 +229,7 @@ def _excerpt(alert: Alert) -> str:
 @get("/alerts", guards=READ, sync_to_thread=True)
 def alerts_page(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     status: FromQuery[str] = "open",
     severity: FromQuery[str] = "",
     rule: FromQuery[str] = "",
@@ -295,7 +295,7 @@ def alerts_page(
 
 @get("/alerts/{alert_id:int}", guards=READ, sync_to_thread=True)
 def alert_page(
-    request: Request[Any, Any, Any], db: Session, alert_id: FromPath[int], saved: FromQuery[bool] = False
+    request: Request[Any, Any, Any], db: Db, alert_id: FromPath[int], saved: FromQuery[bool] = False
 ) -> Response[str]:
     principal = principal_of(request)
     detail = queue.alert_detail(db, principal, alert_id)
@@ -330,7 +330,7 @@ def step_of(action: str, form: Form) -> ReviewStep:
 @post("/alerts/{alert_id:int}/review", guards=REVIEW, status_code=303, sync_to_thread=True)
 def review_alert(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     alert_id: FromPath[int],
     data: Annotated[dict[str, Any], FORM_BODY],
 ) -> Redirect:
@@ -352,7 +352,7 @@ def review_alert(
 @post("/alerts/{alert_id:int}/tags", guards=REVIEW, status_code=303, sync_to_thread=True)
 def tag_alert(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     alert_id: FromPath[int],
     data: Annotated[dict[str, Any], FORM_BODY],
 ) -> Redirect:
@@ -365,7 +365,7 @@ def tag_alert(
 
 
 @post("/alerts/bulk", guards=REVIEW, status_code=303, sync_to_thread=True)
-def bulk_review(request: Request[Any, Any, Any], db: Session, data: Annotated[dict[str, Any], FORM_BODY]) -> Redirect:
+def bulk_review(request: Request[Any, Any, Any], db: Db, data: Annotated[dict[str, Any], FORM_BODY]) -> Redirect:
     """One action on many alerts: each alone (a refused one leaves the others done)."""
     form, principal = form_of(data), principal_of(request)
     ids, action = form.numbers("ids", "alert ids"), form.text("action")
@@ -391,7 +391,7 @@ class SampleRow:
 @get("/alerts/samples", guards=READ, sync_to_thread=True)
 def samples_page(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     corp: FromQuery[str] = "",
     drawn: FromQuery[int | None] = None,
     completed: FromQuery[bool] = False,
@@ -419,7 +419,7 @@ def samples_page(
 
 
 @post("/alerts/samples/draw", guards=REVIEW, status_code=303, sync_to_thread=True)
-def draw_samples(request: Request[Any, Any, Any], db: Session, data: Annotated[dict[str, Any], FORM_BODY]) -> Redirect:
+def draw_samples(request: Request[Any, Any, Any], db: Db, data: Annotated[dict[str, Any], FORM_BODY]) -> Redirect:
     """Draw a day's sample, as ``wecom-audit alerts sample --day`` and ``POST /api/v1/alerts/samples`` do."""
     form = form_of(data)
     settings = context_of(request).settings
@@ -447,7 +447,7 @@ def draw_samples(request: Request[Any, Any, Any], db: Session, data: Annotated[d
 @post("/alerts/samples/{sample_id:int}/complete", guards=REVIEW, status_code=303, sync_to_thread=True)
 def complete_sample(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     sample_id: FromPath[int],
     data: Annotated[dict[str, Any], FORM_BODY],
 ) -> Redirect:

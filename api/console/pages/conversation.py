@@ -4,7 +4,7 @@ rule hits highlighted with their explanation, and the search words marked.
 
 ``?anchor=<message id>`` opens the conversation around one message (a search hit or an
 alert's message: the hook other pages link to); without it the conversation is paged
-from its start. Reads go through the access gate (``audit.access.reads``)."""
+from its start. Reads go through the access gate (``audit.access.content.ContentReader``)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, get
 from litestar.params import FromPath, FromQuery
-from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
@@ -26,6 +25,7 @@ from api.console.pages.formdata import corp_ids
 from api.console.people import people_of
 from api.console.render import language, render
 from api.routes.content import reader_of
+from api.unit_of_work import Db
 from archive.clock import utcnow
 from archive.directory.names import Name, Names
 from audit.errors import InvalidInput
@@ -117,7 +117,7 @@ def _chart_label(room: Name) -> str:
 
 
 @get("/groups", guards=READ, sync_to_thread=True)
-def groups_page(request: Request[Any, Any, Any], db: Session, days: FromQuery[int] = 7) -> Response[str]:
+def groups_page(request: Request[Any, Any, Any], db: Db, days: FromQuery[int] = 7) -> Response[str]:
     principal = principal_of(request)
     t = translator(language(request))
     period = _period(request, days)
@@ -213,7 +213,7 @@ def _cloud(words: list[monitor.WordCount]) -> str:
 @get("/groups/{conversation_id:int}", guards=READ, sync_to_thread=True)
 def group_page(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     conversation_id: FromPath[int],
     days: FromQuery[int] = 30,
     day: FromQuery[str] = "",

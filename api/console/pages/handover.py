@@ -19,7 +19,6 @@ from typing import Any, Final
 
 from litestar import Request, Response, get
 from litestar.params import FromPath, FromQuery
-from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of
 from api.console import consent_panel
@@ -30,6 +29,7 @@ from api.console.pages.handover_texts import MESSAGES as MESSAGES
 from api.console.pages.handover_view import load_case_view, render_case, render_progress
 from api.console.render import language, render
 from api.routes import handover as api_handover
+from api.unit_of_work import Db
 from audit.handover import detail, views
 from audit.handover.report import LANGUAGES
 from audit.handover.service import RenderedReport
@@ -44,7 +44,7 @@ DOSSIER = [signed_in(Permission.HANDOVER_READ), signed_in(Permission.CONTENT_REA
 
 
 @get("/handover", guards=READ, sync_to_thread=True)
-def cases_page(request: Request[Any, Any, Any], db: Session, notice: FromQuery[str | None] = None) -> Response[str]:
+def cases_page(request: Request[Any, Any, Any], db: Db, notice: FromQuery[str | None] = None) -> Response[str]:
     principal = principal_of(request)
     cases = views.list_cases(db, principal, limit=CASES_SHOWN)
     can_manage = principal.can(Permission.HANDOVER_MANAGE)
@@ -63,7 +63,7 @@ def cases_page(request: Request[Any, Any, Any], db: Session, notice: FromQuery[s
 
 @get("/handover/{case_id:int}", guards=READ, sync_to_thread=True)
 def case_page(
-    request: Request[Any, Any, Any], db: Session, case_id: FromPath[int], notice: FromQuery[str | None] = None
+    request: Request[Any, Any, Any], db: Db, case_id: FromPath[int], notice: FromQuery[str | None] = None
 ) -> Response[str]:
     view = load_case_view(request, db, case_id)
     # The numbers an action's notice shows (``back(..., notice=..., count=3)``).
@@ -75,7 +75,7 @@ def case_page(
 
 @get("/handover/{case_id:int}/progress", guards=READ, sync_to_thread=True)
 def progress_fragment(
-    request: Request[Any, Any, Any], db: Session, case_id: FromPath[int], seen: FromQuery[str | None] = None
+    request: Request[Any, Any, Any], db: Db, case_id: FromPath[int], seen: FromQuery[str | None] = None
 ) -> Response[str]:
     """The execution progress alone (htmx refreshes it while transfers are under way)."""
     return render_progress(request, load_case_view(request, db, case_id), seen_status=seen)
@@ -123,7 +123,7 @@ def _sentiment_chart(dossier: dict[str, Any], lang: str) -> str | None:
 
 @get("/handover/{case_id:int}/customers/{external_userid:str}", guards=DOSSIER, sync_to_thread=True)
 def dossier_page(
-    request: Request[Any, Any, Any], db: Session, case_id: FromPath[int], external_userid: FromPath[str]
+    request: Request[Any, Any, Any], db: Db, case_id: FromPath[int], external_userid: FromPath[str]
 ) -> Response[str]:
     """One customer's dossier: a content read (gate, purpose, access log) like the API's."""
     dossier = api_handover.read_dossier(request, case_id, external_userid)
@@ -157,16 +157,14 @@ def _moment(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _read_report(
-    request: Request[Any, Any, Any], db: Session, case_id: int, fmt: str, lang: str | None
-) -> RenderedReport:
+def _read_report(request: Request[Any, Any, Any], db: Db, case_id: int, fmt: str, lang: str | None) -> RenderedReport:
     """The report in the asked language (else the page's), times in the configured zone; logged."""
     return api_handover.read_report(request, db, case_id, fmt, lang if lang in LANGUAGES else language(request))
 
 
 @get("/handover/{case_id:int}/report.html", guards=READ, sync_to_thread=True)
 def report_html(
-    request: Request[Any, Any, Any], db: Session, case_id: FromPath[int], lang: FromQuery[str | None] = None
+    request: Request[Any, Any, Any], db: Db, case_id: FromPath[int], lang: FromQuery[str | None] = None
 ) -> Response[str]:
     """The report page itself (self-contained, inline CSS), logged as a report read."""
     return Response(_read_report(request, db, case_id, "html", lang).html, media_type="text/html; charset=utf-8")
@@ -174,7 +172,7 @@ def report_html(
 
 @get("/handover/{case_id:int}/report.pdf", guards=READ, sync_to_thread=True, media_type="application/pdf")
 def report_pdf(
-    request: Request[Any, Any, Any], db: Session, case_id: FromPath[int], lang: FromQuery[str | None] = None
+    request: Request[Any, Any, Any], db: Db, case_id: FromPath[int], lang: FromQuery[str | None] = None
 ) -> Response[bytes]:
     return api_handover.pdf_response(_read_report(request, db, case_id, "pdf", lang))
 

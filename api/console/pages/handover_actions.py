@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Request, Response, post
 from litestar.params import FromPath
-from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
@@ -24,6 +23,7 @@ from api.console.pages.formdata import Form, back, in_thread, read_form
 from api.console.pages.handover_view import load_case_view, render_progress
 from api.console.render import language
 from api.routes import handover as api_handover
+from api.unit_of_work import Db
 from archive.clock import utcnow
 from audit.errors import InvalidInput
 from audit.handover import service
@@ -76,7 +76,7 @@ async def open_case(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @post("/handover/{case_id:int}/decisions", guards=MANAGE, status_code=303)
-async def decide(request: Request[Any, Any, Any], db: Session, case_id: FromPath[int]) -> Response[Any]:
+async def decide(request: Request[Any, Any, Any], db: Db, case_id: FromPath[int]) -> Response[Any]:
     form = await read_form(request)
     decision = form.text("decision")
     every_customer = form.checked("all_customers")
@@ -114,7 +114,7 @@ async def decide(request: Request[Any, Any, Any], db: Session, case_id: FromPath
 
 
 @post("/handover/{case_id:int}/accept-suggestions", guards=MANAGE, status_code=303)
-async def accept_suggestions(request: Request[Any, Any, Any], db: Session, case_id: FromPath[int]) -> Response[Any]:
+async def accept_suggestions(request: Request[Any, Any, Any], db: Db, case_id: FromPath[int]) -> Response[Any]:
     await read_form(request)
     decided = await in_thread(lambda: service.accept_suggestions_in_scope(db, principal_of(request), case_id, utcnow()))
     return back(_case_url(case_id), notice="accepted", count=decided)
@@ -137,7 +137,7 @@ async def execute(request: Request[Any, Any, Any], case_id: FromPath[int]) -> Re
 
 
 @post("/handover/{case_id:int}/poll", guards=MANAGE, status_code=303)
-async def poll(request: Request[Any, Any, Any], db: Session, case_id: FromPath[int]) -> Response[Any]:
+async def poll(request: Request[Any, Any, Any], db: Db, case_id: FromPath[int]) -> Response[Any]:
     """Ask WeCom for the transfer results now (the scheduler does it every minute)."""
     form = await read_form(request)
     context = context_of(request)
@@ -157,7 +157,7 @@ async def poll(request: Request[Any, Any, Any], db: Session, case_id: FromPath[i
 
 
 @post("/handover/{case_id:int}/sign-off", guards=MANAGE, status_code=303)
-async def sign_off(request: Request[Any, Any, Any], db: Session, case_id: FromPath[int]) -> Response[Any]:
+async def sign_off(request: Request[Any, Any, Any], db: Db, case_id: FromPath[int]) -> Response[Any]:
     form = await read_form(request)
     body = _body(api_handover.SignOffRequest, {"note": form.text("note") or None, "lang": language(request)})
     timezone = context_of(request).settings.search.timezone

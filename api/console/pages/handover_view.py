@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from litestar import Request, Response
-from sqlalchemy.orm import Session
 
 from api.console.auth import principal_of
 from api.console.render import language, render
+from api.unit_of_work import Db
 from audit.handover import detail, reasons
 from audit.handover import report as reports
 from audit.handover.decisions import DECIDABLE_CASE_STATES
@@ -92,7 +92,7 @@ class CaseView:
         return [(flag, members) for flag, members in ((True, same), (False, others)) if members]
 
 
-def load_case_view(request: Request[Any, Any, Any], db: Session, case_id: int) -> CaseView:
+def load_case_view(request: Request[Any, Any, Any], db: Db, case_id: int) -> CaseView:
     """The case as the caller may see it (NotFound / OutOfScope otherwise)."""
     principal = principal_of(request)
     shown = detail.case_detail(db, principal, case_id, successors=True)

@@ -10,12 +10,12 @@ from datetime import date, datetime
 from typing import Any
 
 from litestar import Request, Response, get
-from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
 from api.console.i18n import translator
 from api.console.render import language, render, zone_of
+from api.unit_of_work import Db
 from archive import status as status_figures
 from archive.clock import utcnow
 from archive.directory.names import Names
@@ -255,7 +255,7 @@ def _status_chart(request: Request[Any, Any, Any], counts: dict[str, int]) -> st
 
 
 @get("/", guards=[signed_in()], sync_to_thread=True)
-def overview(request: Request[Any, Any, Any], db: Session) -> Response[str]:
+def overview(request: Request[Any, Any, Any], db: Db) -> Response[str]:
     principal = principal_of(request)
     figures = overview_figures(db, principal, context_of(request).settings, utcnow(), zone_of(request), PERIODS)
     return render(

@@ -19,7 +19,6 @@ from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect
-from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
@@ -28,6 +27,7 @@ from api.console.pages.alerts import form_of
 from api.console.pages.formdata import FORM_BODY, Form, back
 from api.console.people import people_of
 from api.console.render import render
+from api.unit_of_work import Db
 from archive.clock import utcnow
 from archive.corps import corp_in_question
 from archive.directory.names import Name
@@ -255,7 +255,7 @@ def _lexicon_dir(request: Request[Any, Any, Any]) -> Path | None:
 @get("/rules", guards=READ, sync_to_thread=True)
 def rules_page(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     saved: FromQuery[str] = "",
     deleted: FromQuery[str] = "",
     imported: FromQuery[int | None] = None,
@@ -311,21 +311,21 @@ def new_rule(request: Request[Any, Any, Any]) -> Response[str]:
 
 
 @get("/rules/edit", guards=WRITE, sync_to_thread=True)
-def edit_rule(request: Request[Any, Any, Any], db: Session, name: FromQuery[str]) -> Response[str]:
+def edit_rule(request: Request[Any, Any, Any], db: Db, name: FromQuery[str]) -> Response[str]:
     group = rules_admin.global_group(db, name, _lexicon_dir(request))
     if group is None:
         raise NotFound(f"no global word group named {name!r}", hint="corp-specific groups are managed with the API")
     return _edit_page(request, Draft.of(group), names=_names_of(db, group))
 
 
-def _names_of(db: Session, group: LexiconGroup) -> list[Name]:
+def _names_of(db: Db, group: LexiconGroup) -> list[Name]:
     """The staff and groups a word group is limited to, by name (the fields hold their ids)."""
     ids = sorted({*group.employees, *group.rooms})
     names = people_of(db, ids)
     return [names.of(wecom_id) for wecom_id in ids]
 
 
-def _simulate(request: Request[Any, Any, Any], db: Session, group: LexiconGroup, days: int) -> RuleSimulation:
+def _simulate(request: Request[Any, Any, Any], db: Db, group: LexiconGroup, days: int) -> RuleSimulation:
     """The draft alone over the last ``days`` days (as ``POST /api/v1/rules/simulate``)."""
     settings = context_of(request).settings
     return simulate_for(
@@ -342,9 +342,7 @@ def _simulate(request: Request[Any, Any, Any], db: Session, group: LexiconGroup,
 
 
 @post("/rules/save", guards=WRITE, sync_to_thread=True)
-def save_rule(
-    request: Request[Any, Any, Any], db: Session, data: Annotated[dict[str, Any], FORM_BODY]
-) -> Response[Any]:
+def save_rule(request: Request[Any, Any, Any], db: Db, data: Annotated[dict[str, Any], FORM_BODY]) -> Response[Any]:
     """Save the form (``action=save``) or simulate it without saving (``action=simulate``)."""
     form = form_of(data)
     draft = Draft.from_form(form)
@@ -369,7 +367,7 @@ def save_rule(
 
 
 @post("/rules/toggle", guards=WRITE, status_code=303, sync_to_thread=True)
-def toggle_rule(request: Request[Any, Any, Any], db: Session, data: Annotated[dict[str, Any], FORM_BODY]) -> Redirect:
+def toggle_rule(request: Request[Any, Any, Any], db: Db, data: Annotated[dict[str, Any], FORM_BODY]) -> Redirect:
     form = form_of(data)
     name, enabled = form.text("name"), form.checked("enabled")
     rules_admin.set_enabled(db, principal_of(request), name, enabled, GLOBAL_CORP, utcnow(), _lexicon_dir(request))
@@ -377,14 +375,14 @@ def toggle_rule(request: Request[Any, Any, Any], db: Session, data: Annotated[di
 
 
 @post("/rules/delete", guards=WRITE, status_code=303, sync_to_thread=True)
-def delete_rule(request: Request[Any, Any, Any], db: Session, data: Annotated[dict[str, Any], FORM_BODY]) -> Redirect:
+def delete_rule(request: Request[Any, Any, Any], db: Db, data: Annotated[dict[str, Any], FORM_BODY]) -> Redirect:
     name = form_of(data).text("name")
     rules_admin.delete(db, principal_of(request), name, GLOBAL_CORP, utcnow(), _lexicon_dir(request))
     return back(f"{CONSOLE_PATH}/rules", deleted=name)
 
 
 @get("/rules/export.csv", guards=READ, sync_to_thread=True)
-def export_csv(request: Request[Any, Any, Any], db: Session) -> Response[bytes]:
+def export_csv(request: Request[Any, Any, Any], db: Db) -> Response[bytes]:
     # With a BOM: Excel opens a UTF-8 CSV of Chinese text correctly only with one.
     groups, _ = rules_admin.lexicon(db, None, _lexicon_dir(request))
     body = ("\ufeff" + rules_io.csv_text(groups)).encode("utf-8")
@@ -396,7 +394,7 @@ def export_csv(request: Request[Any, Any, Any], db: Session) -> Response[bytes]:
 
 
 @get("/rules/export.xlsx", guards=READ, sync_to_thread=True)
-def export_xlsx(request: Request[Any, Any, Any], db: Session) -> Response[bytes]:
+def export_xlsx(request: Request[Any, Any, Any], db: Db) -> Response[bytes]:
     groups, _ = rules_admin.lexicon(db, None, _lexicon_dir(request))
     return Response(
         rules_admin.excel_bytes(groups),
@@ -414,7 +412,7 @@ def export_xlsx(request: Request[Any, Any, Any], db: Session) -> Response[bytes]
 )
 def import_rules(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
 ) -> Redirect:
     upload = form_of(data).files.get("file")

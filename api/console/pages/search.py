@@ -19,7 +19,6 @@ from anyio import to_thread
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
-from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
@@ -28,6 +27,7 @@ from api.console.nav import CONSOLE_PATH
 from api.console.pages.formdata import FORM_BODY, CsrfForm
 from api.console.render import language, render
 from api.routes.search import backend_of
+from api.unit_of_work import Db
 from archive.clock import utcnow
 from archive.directory.names import Name, Names
 from audit.security.errors import PurposeRequired
@@ -291,7 +291,7 @@ async def search_page(
 
 
 @post("/search/saved", guards=READ, sync_to_thread=True, status_code=303)
-def save_search(request: Request[Any, Any, Any], db: Session, data: Annotated[SaveForm, FORM_BODY]) -> Redirect:
+def save_search(request: Request[Any, Any, Any], db: Db, data: Annotated[SaveForm, FORM_BODY]) -> Redirect:
     view = saved.save(db, principal_of(request).user_id, data.name, data.query, utcnow())
     return Redirect(f"{CONSOLE_PATH}/search?q={_quote(view.query)}", status_code=303)
 
@@ -299,7 +299,7 @@ def save_search(request: Request[Any, Any, Any], db: Session, data: Annotated[Sa
 @post("/search/saved/{saved_id:int}/delete", guards=READ, sync_to_thread=True, status_code=303)
 def delete_saved_search(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     saved_id: FromPath[int],
     data: Annotated[CsrfForm, FORM_BODY],
 ) -> Redirect:

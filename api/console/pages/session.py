@@ -20,7 +20,6 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
-from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of, csrf_matches, is_tls, session_cookies, sign_in, signed_out_cookies
 from api.console.auth import principal_of, signed_in
@@ -29,6 +28,7 @@ from api.console.i18n import LANGUAGE_COOKIE, LANGUAGES
 from api.console.nav import CONSOLE_PATH
 from api.console.pages.formdata import FORM_BODY, CsrfForm
 from api.console.render import render
+from api.unit_of_work import Db
 from archive.clock import utcnow
 from audit.access.gate import clean_purpose
 from audit.errors import InvalidInput
@@ -124,7 +124,7 @@ def login(request: Request[Any, Any, Any], data: Annotated[LoginForm, FORM_BODY]
 
 
 @post("/logout", guards=[signed_in()], sync_to_thread=True, status_code=303)
-def logout(request: Request[Any, Any, Any], db: Session, data: Annotated[CsrfForm, FORM_BODY]) -> Response[Any]:
+def logout(request: Request[Any, Any, Any], db: Db, data: Annotated[CsrfForm, FORM_BODY]) -> Response[Any]:
     security.logout(db, principal_of(request), utcnow())
     return Redirect(
         f"{CONSOLE_PATH}/login",
@@ -142,7 +142,7 @@ def purpose_page(request: Request[Any, Any, Any], next: FromQuery[str | None] = 
 
 
 @post("/purpose", guards=[signed_in(Permission.CONTENT_READ)], sync_to_thread=True, status_code=303)
-def set_purpose(request: Request[Any, Any, Any], db: Session, data: Annotated[PurposeForm, FORM_BODY]) -> Response[Any]:
+def set_purpose(request: Request[Any, Any, Any], db: Db, data: Annotated[PurposeForm, FORM_BODY]) -> Response[Any]:
     principal = principal_of(request)
     try:
         purpose, error = clean_purpose(data.purpose), "purpose.empty"

@@ -19,7 +19,6 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
-from sqlalchemy.orm import Session
 
 from api.auth.guards import context_of
 from api.console.auth import principal_of, signed_in
@@ -27,6 +26,7 @@ from api.console.nav import CONSOLE_PATH
 from api.console.pages.formdata import FORM_BODY, Form, back, corp_ids
 from api.console.render import render
 from api.scheduler import PullScheduler
+from api.unit_of_work import Db
 from archive.errors import ArchiveError
 from archive.retention.errors import RetentionError
 from archive.retention.rules import CHAT_TYPES
@@ -194,7 +194,7 @@ def every(seconds: float) -> str:
 
 
 @get("/settings", guards=ADMIN, sync_to_thread=True)
-def settings_page(request: Request[Any, Any, Any], db: Session, saved: FromQuery[bool] = False) -> Response[str]:
+def settings_page(request: Request[Any, Any, Any], db: Db, saved: FromQuery[bool] = False) -> Response[str]:
     context = context_of(request)
     settings = context.settings
     corps = [
@@ -248,7 +248,7 @@ def _form(data: PolicyForm) -> Form:
 
 
 def _retention(
-    request: Request[Any, Any, Any], db: Session, form: Form, change: Callable[[RetentionService, Actor], object]
+    request: Request[Any, Any, Any], db: Db, form: Form, change: Callable[[RetentionService, Actor], object]
 ) -> Redirect:
     """One retention change by the caller (an admin: this page needs ``users:admin``), then
     back to the page."""
@@ -269,7 +269,7 @@ def _days(form: Form) -> int:
 
 
 @post("/settings/retention", guards=ADMIN, sync_to_thread=True, status_code=303)
-def add_policy(request: Request[Any, Any, Any], db: Session, data: Annotated[PolicyForm, FORM_BODY]) -> Redirect:
+def add_policy(request: Request[Any, Any, Any], db: Db, data: Annotated[PolicyForm, FORM_BODY]) -> Redirect:
     form = _form(data)
     kind = form.text("scope")
     text = {"department": f"department:{form.text('department')}", "chat": f"chat:{form.text('chat_type')}"}
@@ -284,7 +284,7 @@ def add_policy(request: Request[Any, Any, Any], db: Session, data: Annotated[Pol
 
 @post("/settings/retention/{policy_id:int}/days", guards=ADMIN, sync_to_thread=True, status_code=303)
 def set_policy_days(
-    request: Request[Any, Any, Any], db: Session, policy_id: FromPath[int], data: Annotated[PolicyForm, FORM_BODY]
+    request: Request[Any, Any, Any], db: Db, policy_id: FromPath[int], data: Annotated[PolicyForm, FORM_BODY]
 ) -> Redirect:
     form = _form(data)
     days, reason = _days(form), form.text("reason") or None
@@ -293,7 +293,7 @@ def set_policy_days(
 
 @post("/settings/retention/{policy_id:int}/lock", guards=ADMIN, sync_to_thread=True, status_code=303)
 def lock_policy(
-    request: Request[Any, Any, Any], db: Session, policy_id: FromPath[int], data: Annotated[PolicyForm, FORM_BODY]
+    request: Request[Any, Any, Any], db: Db, policy_id: FromPath[int], data: Annotated[PolicyForm, FORM_BODY]
 ) -> Redirect:
     form = _form(data)
     reason = form.text("reason") or None

@@ -15,13 +15,12 @@ from typing import Annotated, Any
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
-from sqlalchemy.orm import Session
 
 from api.console.auth import principal_of, signed_in
 from api.console.nav import CONSOLE_PATH
 from api.console.pages.formdata import FORM_BODY, Form, back, corp_ids
 from api.console.render import render
-from api.context import AppContext
+from api.unit_of_work import Context, Db
 from archive.clock import utcnow
 from audit.errors import InvalidInput
 from audit.handover.inheritance import apply_pending_inheritances
@@ -143,7 +142,7 @@ def _form(data: dict[str, Any]) -> Form:
     )
 
 
-def _departments_chosen(db: Session, request: Request[Any, Any, Any], form: Form) -> list[tuple[str, int]]:
+def _departments_chosen(db: Db, request: Request[Any, Any, Any], form: Form) -> list[tuple[str, int]]:
     """The departments ticked in ``form``, each one the directory knows."""
     keys = {d.key: d for d in admin.departments(db, corp_ids(request, db))}
     chosen = []
@@ -157,7 +156,7 @@ def _departments_chosen(db: Session, request: Request[Any, Any, Any], form: Form
 @get("/users", guards=ADMIN, sync_to_thread=True)
 def users_page(
     request: Request[Any, Any, Any],
-    db: Session,
+    db: Db,
     created: FromQuery[str] = "",
     inherited: FromQuery[int] = 0,
     saved: FromQuery[bool] = False,
@@ -182,7 +181,7 @@ def users_page(
 
 
 @post("/users", guards=ADMIN, sync_to_thread=True, status_code=303)
-def add_user(request: Request[Any, Any, Any], db: Session, data: FormBody) -> Redirect:
+def add_user(request: Request[Any, Any, Any], db: Db, data: FormBody) -> Redirect:
     """Create an account, as ``POST /api/v1/users`` and ``wecom-audit users add`` do."""
     form = _form(data)
     corps = corp_ids(request, db)
@@ -206,8 +205,8 @@ def add_user(request: Request[Any, Any, Any], db: Session, data: FormBody) -> Re
 @get("/users/{username:str}", guards=ADMIN, sync_to_thread=True)
 def user_page(
     request: Request[Any, Any, Any],
-    db: Session,
-    context: AppContext,
+    db: Db,
+    context: Context,
     username: FromPath[str],
     saved: FromQuery[bool] = False,
 ) -> Response[str]:
@@ -233,7 +232,7 @@ def user_page(
 
 
 @post("/users/{username:str}", guards=ADMIN, sync_to_thread=True, status_code=303)
-def update_user(request: Request[Any, Any, Any], db: Session, username: FromPath[str], data: FormBody) -> Redirect:
+def update_user(request: Request[Any, Any, Any], db: Db, username: FromPath[str], data: FormBody) -> Redirect:
     form = _form(data)
     security.update_user(
         db,
@@ -248,20 +247,20 @@ def update_user(request: Request[Any, Any, Any], db: Session, username: FromPath
 
 
 @post("/users/{username:str}/disable", guards=ADMIN, sync_to_thread=True, status_code=303)
-def disable_user(request: Request[Any, Any, Any], db: Session, username: FromPath[str]) -> Redirect:
+def disable_user(request: Request[Any, Any, Any], db: Db, username: FromPath[str]) -> Redirect:
     security.disable_user(db, principal_of(request), username, utcnow())
     return back(f"{CONSOLE_PATH}/users/{username}", saved=1)
 
 
 @post("/users/{username:str}/password", guards=ADMIN, sync_to_thread=True, status_code=303)
-def reset_password(request: Request[Any, Any, Any], db: Session, username: FromPath[str], data: FormBody) -> Redirect:
+def reset_password(request: Request[Any, Any, Any], db: Db, username: FromPath[str], data: FormBody) -> Redirect:
     security.set_password(db, principal_of(request), username, _form(data).text("password"), utcnow())
     return back(f"{CONSOLE_PATH}/users/{username}", saved=1)
 
 
 @post("/users/{username:str}/tokens", guards=ADMIN, sync_to_thread=True)
 def create_token(
-    request: Request[Any, Any, Any], db: Session, context: AppContext, username: FromPath[str], data: FormBody
+    request: Request[Any, Any, Any], db: Db, context: Context, username: FromPath[str], data: FormBody
 ) -> Response[str]:
     """A new token; its secret is in this page only (not stored, not cached)."""
     form, principal = _form(data), principal_of(request)
@@ -288,13 +287,13 @@ def create_token(
 
 
 @post("/tokens/{token_id:int}/revoke", guards=ADMIN, sync_to_thread=True, status_code=303)
-def revoke_token(request: Request[Any, Any, Any], db: Session, token_id: FromPath[int]) -> Redirect:
+def revoke_token(request: Request[Any, Any, Any], db: Db, token_id: FromPath[int]) -> Redirect:
     username = security.revoke_token(db, principal_of(request), token_id, utcnow()).username
     return back(f"{CONSOLE_PATH}/users/{username}", saved=1)
 
 
 @post("/protected", guards=ADMIN, sync_to_thread=True, status_code=303)
-def protect(request: Request[Any, Any, Any], db: Session, data: FormBody) -> Redirect:
+def protect(request: Request[Any, Any, Any], db: Db, data: FormBody) -> Redirect:
     form = _form(data)
     corps = corp_ids(request, db)
     corp = form.text("corp") if form.text("corp") in corps else (corps[0] if corps else "")
@@ -313,7 +312,7 @@ def protect(request: Request[Any, Any, Any], db: Session, data: FormBody) -> Red
 
 
 @post("/protected/remove", guards=ADMIN, sync_to_thread=True, status_code=303)
-def unprotect(request: Request[Any, Any, Any], db: Session, data: FormBody) -> Redirect:
+def unprotect(request: Request[Any, Any, Any], db: Db, data: FormBody) -> Redirect:
     form = _form(data)
     scopes.unprotect_person(
         db, principal_of(request), corp_id=form.text("corp"), userid=form.text("userid"), now=utcnow()
