@@ -1,1 +1,1 @@
-"""Entry points only: the command line, the scheduler process and (later) the web app."""
+"""Entry points only: the command line, the scheduler process and the web app (JSON API, console)."""

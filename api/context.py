@@ -1,5 +1,5 @@
 """The composition root: builds the archive's services from settings for the CLI,
-the scheduler process and (later) the web app, so they all open them the same way."""
+the scheduler process and the web app, so they all open them the same way."""
 
 from __future__ import annotations
 

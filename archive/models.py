@@ -1,7 +1,7 @@
 """Storage models of the archive.
 
 Every table carries ``corp_id``: one installation archives several corps, each with its
-own cursor. Messages are immutable once stored (the integrity chain of a later issue
+own cursor. Messages are immutable once stored (the integrity chain, ``archive.integrity``,
 hashes them); what changes later — a recall, a quarantine resolution — is recorded in
 rows of its own or in bookkeeping tables, never by rewriting a message.
 """

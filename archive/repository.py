@@ -83,9 +83,10 @@ class MessageRow(TypedDict):
 
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
-    """What a sink is told about each newly stored message (no ORM objects). ``row``,
-    ``recipients`` (as stored, in insertion order) and ``envelope`` are the values just
-    written, so the integrity chain can hash them without reading them back."""
+    """What ``archive.storage`` hands the integrity chain, the media tasks and the outbox
+    about each newly stored message (no ORM objects). ``row``, ``recipients`` (as stored,
+    in insertion order) and ``envelope`` are the values just written, so the integrity
+    chain can hash them without reading them back."""
 
     id: int
     msgid: str

@@ -451,7 +451,8 @@ def resolve_departments(query: Query, subtree: Callable[[int], Iterable[int]]) -
     """``query`` with every ``dept:`` filter expanded to its department subtree (a name
     nobody resolved stays empty).
 
-    ``subtree(id)`` is e.g. ``lambda d: archive.directory.repository.department_subtree(session, corp, d)``.
+    ``subtree(id)`` is e.g. ``lambda d: archive.directory.service.department_subtree(session, corp, d)``
+    (``search.departments`` passes one over every corp in the caller's scope).
     """
 
     def expand(item: Filter) -> Filter:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from pydantic import SecretStr
@@ -38,7 +38,7 @@ from config.settings import CorpSettings, DatabaseSettings, SdkSettings, Setting
 POSTGRES_URL_ENV = "WECOM_AUDIT_TEST_POSTGRES_URL"
 
 
-def require(component: str, reason: str) -> None:
+def require(component: str, reason: str) -> NoReturn:
     """Skip for an absent component — except in CI, where that is a failure."""
     if os.environ.get("CI"):
         pytest.fail(f"{component} is required in CI but absent: {reason}")
@@ -189,7 +189,6 @@ def fake_sdk_library() -> Path:
         return build_fake_sdk()
     except RuntimeError as exc:
         require("the fake Finance SDK toolchain", str(exc))
-        raise
 
 
 TENCENT_SDK_LIBRARY = Path(__file__).resolve().parents[1] / "build" / "tencent-sdk" / "libWeWorkFinanceSdk_C.so"

@@ -41,10 +41,3 @@ NAV: tuple[NavItem, ...] = (
 
 def visible_nav(principal: Principal) -> list[NavItem]:
     return [item for item in NAV if item.permission is None or principal.can(item.permission)]
-
-
-def nav_item(key: str) -> NavItem:
-    for item in NAV:
-        if item.key == key:
-            return item
-    raise KeyError(f"no console navigation entry {key!r}")

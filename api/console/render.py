@@ -39,14 +39,6 @@ environment = Environment(
 )
 
 
-def add_template_directory(directory: Path) -> None:
-    """Let a page package keep its templates beside it (searched after ``templates/``)."""
-    loader = environment.loader
-    assert isinstance(loader, FileSystemLoader)
-    if str(directory) not in loader.searchpath:
-        loader.searchpath.append(str(directory))
-
-
 def zone_of(request: Request[Any, Any, Any]) -> ZoneInfo:
     """The browser's zone (``console.js`` stores it in a cookie), else the configured one."""
     name = request.cookies.get(TIMEZONE_COOKIE)

@@ -4,8 +4,9 @@ WeCom keeps archive data for about three days (spec §2.3); what the puller has 
 by then is lost for good. A lag alert gives the operator time to act: by default a warning
 after 12 h and critical after 24 h, leaving two days and then one. One open alert per
 (corp, kind) carries its history (first raised, last seen, resolved); its severity follows
-the measurement both ways. Routing alerts to people is a later issue: today they show in
-``wecom-audit status``, ``wecom-audit completeness`` and the log.
+the measurement both ways. They are not routed to people: they show in ``wecom-audit
+status``, ``wecom-audit completeness``, the API's ``/api/v1/archive/status`` and
+``/api/v1/archive/completeness``, and the log.
 """
 
 from __future__ import annotations

@@ -14,8 +14,9 @@ Contract:
   another machine. The manifest digest is not a signature; authenticity comes from
   comparing the record hashes and the checkpoint with an off-site copy of the checkpoint
   file.
-- Message content leaves the database here. The access gate (audit/, a later issue) will
-  log who exported what; until then only the CLI calls this.
+- Message content leaves the database here without an access-log row: only the operator's
+  ``wecom-audit export`` (run on the server) calls this. People export through the access
+  gate (``audit.access.exports``), which logs who exported what.
 """
 
 from __future__ import annotations

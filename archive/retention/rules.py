@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 CHAT_TYPES = ("single_external", "single_internal", "group")
-SCOPE_KINDS = ("corp", "department", "chat_type")
 SUBJECT_KINDS = ("employee", "customer", "room")
-HOLD_KINDS = (*SUBJECT_KINDS, "date_range", "case")
 
 
 def chat_type_of(kind: str | None, has_external: bool | None) -> str | None:

@@ -1,4 +1,4 @@
-"""Plain values of retention for callers outside the package (the CLI, later the web app).
+"""Plain values of retention for callers outside the package (the CLI, the API, the console).
 
 ORM rows stay inside ``archive``; these frozen dataclasses are what crosses into ``api``.
 """

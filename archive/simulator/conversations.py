@@ -33,13 +33,6 @@ MSG_TYPES: tuple[str, ...] = (
     "switch",
 )
 # fmt: on
-BODY_KEYS: dict[str, str] = {
-    "docmsg": "doc",
-    "markdown": "info",
-    "news": "info",
-    "external_redpacket": "redpacket",
-    "voiptext": "info",
-}
 
 _HOUR_MS = 3_600_000
 _DAY_MS = 86_400_000

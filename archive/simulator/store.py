@@ -148,10 +148,6 @@ class SimulatorStore:
     def count(self) -> int:
         return int(self._connection().execute("SELECT COUNT(*) FROM chatdata").fetchone()[0])
 
-    def msgid_of(self, seq: int) -> str | None:
-        row = self._connection().execute("SELECT msgid FROM chatdata WHERE seq = ?", (seq,)).fetchone()
-        return None if row is None else str(row[0])
-
     # media --------------------------------------------------------------------------------
 
     def media_slice(self, sdkfileid: str, offset: int, length: int) -> tuple[bytes, int] | None:

@@ -41,7 +41,7 @@ MAX_PAGES: Final = 10_000
 NO_CUSTOMERS_ERRCODE: Final = 84061
 
 # A group whose transfer WeCom's answer neither listed by id nor confirmed: the answer named a
-# group we did not ask for, and reading the group back shows the old owner (issue 14 item 6).
+# group we did not ask for, and reading the group back shows the old owner.
 UNCONFIRMED_ERRCODE: Final = -2
 UNCONFIRMED_REASON: Final = "WeCom's answer named a group not in the request and this group's owner did not change"
 

@@ -2,9 +2,9 @@
 
 Scope is matched against the alert's conversation: its room, and the departments (with
 their subtrees) of the staff taking part. Empty scope lists match everything. Targets are
-plain strings until users and roles exist (issue 6): ``email:<address>``,
-``webhook:<name>``, ``wecom:<name>`` notify through a channel; anything else (a user name)
-is recorded on the alert as a recipient of the review queue only.
+plain strings: ``email:<address>``, ``webhook:<name>``, ``wecom:<name>`` notify through a
+channel; anything else (a user name) is recorded on the alert as a recipient of the review
+queue only.
 
 Rules are added, listed and removed here for every front end (the JSON API, ``wecom-audit
 alerts routes``); a change a person makes is an ``admin.routes.*`` row in the access log.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -21,6 +21,9 @@ from archive.directory.service import sync_directory
 from archive.simulator.directory_feed import directory_of
 from audit.security import service as security
 from config.database import session_scope
+
+if TYPE_CHECKING:
+    from tests.audit.handover.edge import HandoverWorldEdge
 
 PASSWORD = "correct horse battery staple"
 
@@ -59,7 +62,7 @@ class Caller:
 class Office:
     """The running server, the simulated WeCom and who works where."""
 
-    edge: Any  # tests.audit.handover.edge.HandoverWorldEdge
+    edge: HandoverWorldEdge
     context: AppContext
     url: str
     leaver: str
@@ -71,7 +74,7 @@ class Office:
 
 
 @pytest.fixture
-def office(handover_edge: Any) -> Iterator[Office]:
+def office(handover_edge: HandoverWorldEdge) -> Iterator[Office]:
     edge = handover_edge
     company = edge.simulator.company
     leaver = edge.leavers()[0]
@@ -84,7 +87,8 @@ def office(handover_edge: Any) -> Iterator[Office]:
     assert colleagues, "the simulated leaver has no colleague to hand over to"
     successor = colleagues[0]
     parents = {d.id: d.parent_id for d in company.departments}
-    above, cursor = set(), department
+    above: set[int] = set()
+    cursor: int | None = department
     while cursor is not None:
         above.add(cursor)
         cursor = parents.get(cursor)

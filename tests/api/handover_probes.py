@@ -77,7 +77,7 @@ def _case(session: Any, corp_id: str, userid: str, department: int) -> int:
 
 
 def prepare(world: World) -> World:
-    if getattr(world, "handover_in_case", None):
+    if world.handover_in_case:
         return world
     company = world.edge.simulator.company
     corp_id = world.edge.simulator.corp_id
@@ -93,8 +93,8 @@ def prepare(world: World) -> World:
             departments=[(corp_id, world.department_id)],
             now=utcnow(),
         )
-        world.handover_in_case = _case(session, corp_id, member_in.userid, member_in.department_id)  # type: ignore[attr-defined]
-        world.handover_out_case = _case(session, corp_id, member_out.userid, member_out.department_id)  # type: ignore[attr-defined]
-    world.handover_in_member = member_in.userid  # type: ignore[attr-defined]
-    world.handover_out_member = member_out.userid  # type: ignore[attr-defined]
+        world.handover_in_case = _case(session, corp_id, member_in.userid, member_in.department_id)
+        world.handover_out_case = _case(session, corp_id, member_out.userid, member_out.department_id)
+    world.handover_in_member = member_in.userid
+    world.handover_out_member = member_out.userid
     return world

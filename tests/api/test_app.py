@@ -5,6 +5,7 @@ the scrape token, the docs only to signed-in users unless opened (docs/security.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
@@ -79,13 +80,13 @@ class _Beat:
         raise AssertionError
 
 
-def test_readiness_reports_a_silent_scheduler(tmp_path: object) -> None:
+def test_readiness_reports_a_silent_scheduler(tmp_path: Path) -> None:
     from datetime import timedelta
 
     from api.context import AppContext
     from config.settings import Settings
 
-    context = AppContext(Settings(data_dir=tmp_path))  # type: ignore[arg-type]
+    context = AppContext(Settings(data_dir=tmp_path))
     context.migrate()
     fresh = create_app(context, scheduler=_Beat(utcnow()))
     stale = create_app(context, scheduler=_Beat(utcnow() - timedelta(hours=1)))
@@ -98,11 +99,11 @@ def test_readiness_reports_a_silent_scheduler(tmp_path: object) -> None:
     context.close()
 
 
-def test_docs_work_offline_with_strict_headers(tmp_path: object) -> None:
+def test_docs_work_offline_with_strict_headers(tmp_path: Path) -> None:
     from api.context import AppContext
     from config.settings import ApiSettings, Settings
 
-    settings = Settings(data_dir=tmp_path, api=ApiSettings(public_docs=True))  # type: ignore[arg-type]
+    settings = Settings(data_dir=tmp_path, api=ApiSettings(public_docs=True))
     with TestClient(app=create_app(AppContext(settings))) as client:
         page = client.get("/api/docs")
         assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)

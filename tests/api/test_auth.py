@@ -4,6 +4,8 @@ CSRF for cookie sessions, API tokens (shown once, scoped, expiring, revocable)."
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -26,8 +28,8 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
-def context(database: Database, tmp_path: object) -> AppContext:
-    settings = Settings(data_dir=tmp_path, auth=AuthSettings(lockout_threshold=3, login_attempts_per_minute=50))  # type: ignore[arg-type]
+def context(database: Database, tmp_path: Path) -> AppContext:
+    settings = Settings(data_dir=tmp_path, auth=AuthSettings(lockout_threshold=3, login_attempts_per_minute=50))
     context = AppContext(settings)
     context.__dict__["engine"] = database.engine
     with session_scope(context.session_factory) as session:
@@ -37,7 +39,7 @@ def context(database: Database, tmp_path: object) -> AppContext:
     return context
 
 
-def login(client: TestClient, username: str, password: str = PASSWORD) -> int:  # type: ignore[type-arg]
+def login(client: TestClient[Any], username: str, password: str = PASSWORD) -> int:
     return client.post("/api/v1/auth/login", json={"username": username, "password": password}).status_code
 
 
@@ -73,8 +75,8 @@ def test_unknown_users_and_wrong_passwords_look_the_same(context: AppContext) ->
     assert unknown.json()["detail"] == wrong.json()["detail"]
 
 
-def test_logins_from_one_address_are_rate_limited(database: Database, tmp_path: object) -> None:
-    settings = Settings(data_dir=tmp_path, auth=AuthSettings(login_attempts_per_minute=3))  # type: ignore[arg-type]
+def test_logins_from_one_address_are_rate_limited(database: Database, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, auth=AuthSettings(login_attempts_per_minute=3))
     context = AppContext(settings)
     context.__dict__["engine"] = database.engine
     with TestClient(app=create_app(context)) as client:
@@ -98,8 +100,8 @@ def test_session_cookie_flags_and_csrf(context: AppContext) -> None:
         assert client.get("/api/v1/users").status_code == 200  # safe methods need none
 
 
-def test_cookies_are_secure_behind_a_tls_proxy(database: Database, tmp_path: object) -> None:
-    settings = Settings(data_dir=tmp_path, auth=AuthSettings(trust_proxy_headers=True))  # type: ignore[arg-type]
+def test_cookies_are_secure_behind_a_tls_proxy(database: Database, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, auth=AuthSettings(trust_proxy_headers=True))
     context = AppContext(settings)
     context.__dict__["engine"] = database.engine
     with session_scope(context.session_factory) as session:
@@ -185,7 +187,7 @@ def test_disabling_a_user_ends_their_sessions_and_tokens(context: AppContext) ->
         assert login(audrey, "audrey") == 401
 
 
-def _csrf(client: TestClient, username: str) -> dict[str, str]:  # type: ignore[type-arg]
+def _csrf(client: TestClient[Any], username: str) -> dict[str, str]:
     response = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
     assert response.status_code == 200, response.text
     return {"X-CSRF-Token": response.json()["csrf_token"]}
@@ -228,8 +230,8 @@ def test_a_lock_says_nothing_about_which_user_names_exist(context: AppContext) -
     assert answers["alice"][0] == 423
 
 
-def test_failures_from_one_client_never_lock_the_owner_out(database: Database, tmp_path: object) -> None:
-    settings = Settings(data_dir=tmp_path, auth=AuthSettings(lockout_threshold=3, trust_proxy_headers=True))  # type: ignore[arg-type]
+def test_failures_from_one_client_never_lock_the_owner_out(database: Database, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, auth=AuthSettings(lockout_threshold=3, trust_proxy_headers=True))
     context = AppContext(settings)
     context.__dict__["engine"] = database.engine
     with session_scope(context.session_factory) as session:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
+from typing import Any
 
 import pytest
 from litestar.testing import TestClient
@@ -108,11 +110,11 @@ def test_replay_guard_refuses_stale_and_repeated_requests() -> None:
 # --- over HTTP ------------------------------------------------------------------------------
 
 
-def vector_app(tmp_path: object, window_s: int = TEN_YEARS_S) -> TestClient:  # type: ignore[type-arg]
+def vector_app(tmp_path: Path, window_s: int = TEN_YEARS_S) -> TestClient[Any]:
     from api.context import AppContext
 
     settings = Settings(
-        data_dir=tmp_path,  # type: ignore[arg-type]
+        data_dir=tmp_path,
         wecom=CorpSettings(corp_id=RECEIVE_ID),
         callback=CallbackSettings(
             token=SecretStr(TOKEN), encoding_aes_key=SecretStr(AES_KEY), replay_window_s=window_s
@@ -121,7 +123,7 @@ def vector_app(tmp_path: object, window_s: int = TEN_YEARS_S) -> TestClient:  # 
     return TestClient(app=create_app(AppContext(settings)))
 
 
-def test_url_verification_answers_the_plaintext_only(tmp_path: object) -> None:
+def test_url_verification_answers_the_plaintext_only(tmp_path: Path) -> None:
     with vector_app(tmp_path) as client:
         response = client.get("/wecom/callback", params=GET_VECTOR)
         assert response.status_code == 200
@@ -131,13 +133,13 @@ def test_url_verification_answers_the_plaintext_only(tmp_path: object) -> None:
         assert replayed.headers["content-type"].startswith("application/problem+json")
 
 
-def test_official_delivery_over_http(tmp_path: object) -> None:
+def test_official_delivery_over_http(tmp_path: Path) -> None:
     with vector_app(tmp_path) as client:
         response = client.post("/wecom/callback", params=POST_VECTOR, content=envelope(POST_ENCRYPT))
         assert (response.status_code, response.text) == (200, "success")
 
 
-def test_stale_timestamps_are_refused(tmp_path: object) -> None:
+def test_stale_timestamps_are_refused(tmp_path: Path) -> None:
     with vector_app(tmp_path, window_s=300) as client:
         assert client.get("/wecom/callback", params=GET_VECTOR).status_code == 400  # the vector is from 2014
 
@@ -156,13 +158,13 @@ def test_stale_timestamps_are_refused(tmp_path: object) -> None:
         b"<xml><Encrypt>%%%%</Encrypt></xml>",
     ],
 )
-def test_garbage_bodies_are_refused(tmp_path: object, body: bytes) -> None:
+def test_garbage_bodies_are_refused(tmp_path: Path, body: bytes) -> None:
     with vector_app(tmp_path) as client:
         response = client.post("/wecom/callback", params=POST_VECTOR, content=body)
         assert 400 <= response.status_code < 500, response.status_code
 
 
-def test_bad_signature_and_missing_parameters_are_refused(tmp_path: object) -> None:
+def test_bad_signature_and_missing_parameters_are_refused(tmp_path: Path) -> None:
     with vector_app(tmp_path) as client:
         bad = {**POST_VECTOR, "msg_signature": "0" * 40}
         assert client.post("/wecom/callback", params=bad, content=envelope(POST_ENCRYPT)).status_code == 400
@@ -171,7 +173,7 @@ def test_bad_signature_and_missing_parameters_are_refused(tmp_path: object) -> N
 
 
 @pytest.mark.parametrize("timestamp", ["9" * 400, "1" * 13, "+1409659813", " 1409659813", "١٤٠٩٦٥٩٨١٣"])
-def test_a_validly_signed_callback_with_an_absurd_timestamp_is_refused(tmp_path: object, timestamp: str) -> None:
+def test_a_validly_signed_callback_with_an_absurd_timestamp_is_refused(tmp_path: Path, timestamp: str) -> None:
     # Signed with the real token, so the request gets past the signature to the freshness
     # check: 400 digits used to overflow there (a 500).
     crypto = CallbackCrypto(TOKEN, AES_KEY, RECEIVE_ID)
@@ -186,10 +188,10 @@ def test_a_validly_signed_callback_with_an_absurd_timestamp_is_refused(tmp_path:
         assert answer.headers["content-type"].startswith("application/problem+json")
 
 
-def test_an_unconfigured_callback_says_what_to_set(tmp_path: object) -> None:
+def test_an_unconfigured_callback_says_what_to_set(tmp_path: Path) -> None:
     from api.context import AppContext
 
-    with TestClient(app=create_app(AppContext(Settings(data_dir=tmp_path)))) as client:  # type: ignore[arg-type]
+    with TestClient(app=create_app(AppContext(Settings(data_dir=tmp_path)))) as client:
         response = client.get("/wecom/callback", params=GET_VECTOR)
     assert response.status_code == 503
     assert "WECOM_AUDIT_CALLBACK__TOKEN" in response.json()["detail"]
@@ -199,7 +201,7 @@ def test_an_unconfigured_callback_says_what_to_set(tmp_path: object) -> None:
 
 
 class Deliverer:
-    def __init__(self, client: TestClient, corp_id: str) -> None:  # type: ignore[type-arg]
+    def __init__(self, client: TestClient[Any], corp_id: str) -> None:
         self.client = client
         self.crypto = CallbackCrypto(TOKEN, AES_KEY, corp_id)
         self.corp_id = corp_id

@@ -78,7 +78,7 @@ def test_a_case_from_the_command_line(archive: HandoverArchive) -> None:
     assert code == 1 and "unknown status" in out
 
     with session_scope(archive.sessions) as session:
-        assert session.get(HandoverCase, case_id).status == CaseStatus.COMPLETED  # type: ignore[union-attr]
+        assert session.get_one(HandoverCase, case_id).status == CaseStatus.COMPLETED
         rows = session.execute(select(HandoverInheritance.successor_userid, HandoverInheritance.granted_user_id)).all()
     heirs = sorted({successor for successor, granted in rows if granted is None})
     assert heirs, "some successor inherited conversations without having an account"
@@ -112,8 +112,8 @@ def test_the_scheduler_discovers_departed_members_and_polls_their_cases(archive:
     archive.run(lambda contacts: execute(archive.sessions, contacts, case_id, manager(), archive.now()))
     scheduler.poll_handovers()
     with session_scope(archive.sessions) as session:
-        assert session.get(HandoverCase, case_id).status == CaseStatus.EXECUTING  # type: ignore[union-attr]
+        assert session.get_one(HandoverCase, case_id).status == CaseStatus.EXECUTING
     archive.advance_hours(25)
     scheduler.poll_handovers()
     with session_scope(archive.sessions) as session:
-        assert session.get(HandoverCase, case_id).status == CaseStatus.COMPLETED  # type: ignore[union-attr]
+        assert session.get_one(HandoverCase, case_id).status == CaseStatus.COMPLETED

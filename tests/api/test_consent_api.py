@@ -8,6 +8,7 @@ import asyncio
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -74,7 +75,7 @@ def _single_pairs(world: World) -> dict[int, tuple[str, str]]:
     return pairs
 
 
-def login(client: TestClient, username: str) -> None:  # type: ignore[type-arg]
+def login(client: TestClient[Any], username: str) -> None:
     response = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
     assert response.status_code == 200, response.text
 

@@ -8,6 +8,8 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 from litestar.testing import TestClient
@@ -62,7 +64,7 @@ def test_a_json_content_type_with_an_xml_body_is_rejected() -> None:
         parse_callback_fields("<xml><Encrypt>x</Encrypt></xml>", "application/json; charset=utf-8")
 
 
-def test_the_official_vector_in_a_json_envelope(tmp_path: object) -> None:
+def test_the_official_vector_in_a_json_envelope(tmp_path: Path) -> None:
     body = json.dumps({"ToUserName": RECEIVE_ID, "Encrypt": POST_ENCRYPT, "AgentID": 218})
     with vector_app(tmp_path) as client:
         response = client.post(
@@ -78,7 +80,7 @@ def test_the_official_vector_in_a_json_envelope(tmp_path: object) -> None:
 class Wecom:
     """Signs and posts events like WeCom, in XML or JSON mode."""
 
-    def __init__(self, client: TestClient, corp_id: str) -> None:  # type: ignore[type-arg]
+    def __init__(self, client: TestClient[Any], corp_id: str) -> None:
         self.client = client
         self.corp_id = corp_id
         self.crypto = CallbackCrypto(TOKEN, AES_KEY, corp_id)

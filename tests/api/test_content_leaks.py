@@ -57,7 +57,7 @@ def world(edge: Edge) -> World:
     return world
 
 
-def signed_in(app: Any, username: str) -> TestClient:  # type: ignore[type-arg]
+def signed_in(app: Any, username: str) -> TestClient[Any]:
     client = TestClient(app=app)
     response = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
     assert response.status_code == 200, response.text
@@ -106,7 +106,7 @@ def open_case_quoting(world: World) -> int:
             kind=CaseKind.ONJOB,
             # A member of the department the case is recorded under: cases follow their
             # member's current departments (ADR 0021).
-            handover_userid=world.handover_in_member,  # type: ignore[attr-defined]
+            handover_userid=world.handover_in_member,
             handover_name="在职员工",
             department_ids=[world.department_id],
             status=CaseStatus.OPEN,
@@ -287,7 +287,7 @@ def test_alerts_without_a_conversation_about_a_protected_person_stay_with_their_
             alert.explanation["user_id"]: alert.id
             for alert in session.execute(select(Alert).where(Alert.source == "contact_event")).scalars()
         }
-        assert all(session.get(Alert, i).conversation_id is None for i in ids.values())  # type: ignore[union-attr]
+        assert all(session.get_one(Alert, i).conversation_id is None for i in ids.values())
         scopes.protect_person(
             session,
             security.cli_principal("cli:test"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ def edge(
         yield edge
 
 
-def create_user(edge: DirectoryEdge, username: str, role: str, departments: list[tuple[str, int]] = ()) -> None:  # type: ignore[assignment]
+def create_user(edge: DirectoryEdge, username: str, role: str, departments: Sequence[tuple[str, int]] = ()) -> None:
     with session_scope(edge.database.sessions) as session:
         security.create_user(
             session,

@@ -11,7 +11,7 @@ that take them); the test asserts the inference found some, and zero 5xx along t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import schemathesis
@@ -23,6 +23,9 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 from api.app import create_app
 from tests.api.world import PURPOSE, World, build_world, officer_token
 from tests.conftest import Edge
+
+if TYPE_CHECKING:
+    from schemathesis.specs.openapi.schemas import OpenApiCase
 
 EXAMPLES_PER_OPERATION = 8
 STATEFUL_SEQUENCES = 25
@@ -66,7 +69,7 @@ def fuzz(operation: Any, headers: dict[str, str]) -> None:
         max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, suppress_health_check=list(HealthCheck)
     )
     @given(case=operation.as_strategy())
-    def run(case: schemathesis.Case) -> None:
+    def run(case: OpenApiCase) -> None:
         case.call_and_validate(headers=headers, checks=CHECKS)
 
     run()
@@ -107,15 +110,15 @@ def test_call_sequences_through_the_inferred_links_never_fail_the_server(edge: E
     for caller, token in callers.items():
         headers = {"Authorization": f"Bearer {token}", "X-Access-Purpose": PURPOSE}
 
-        class Sequences(base):  # type: ignore[valid-type, misc]
+        class Sequences(base):  # type: ignore[valid-type, misc]  # a class schemathesis builds at run time
             call_headers = headers
             call_caller = caller
 
-            def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            def get_call_kwargs(self, case: OpenApiCase) -> dict[str, Any]:
                 called.append(case.operation.label)
                 return {"headers": self.call_headers}
 
-            def validate_response(self, response: Any, case: schemathesis.Case, *args: Any, **kwargs: Any) -> None:
+            def validate_response(self, response: Any, case: OpenApiCase, *args: Any, **kwargs: Any) -> None:
                 # Recorded, not raised: hypothesis would replay a failing sequence against a
                 # database the earlier sequences changed and report only that the replay differs.
                 try:

@@ -16,7 +16,7 @@ import ctypes
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import select
@@ -27,6 +27,9 @@ from audit.accesslog.models import AccessLogEntry
 from config.database import session_scope
 from tests.api.handover_office import Office, office  # noqa: F401 - the fixture
 
+if TYPE_CHECKING:
+    from tests.audit.handover.edge import HandoverWorldEdge
+
 pdfium = pytest.importorskip("pypdfium2")
 raw = pytest.importorskip("pypdfium2.raw")
 
@@ -35,7 +38,7 @@ HOUR_S = 3600
 README_PAGE = Path(__file__).resolve().parents[2] / "docs" / "images" / "handover-report.png"
 
 
-def _contact_calls(edge: Any) -> int:
+def _contact_calls(edge: HandoverWorldEdge) -> int:
     return sum(1 for path in edge.server.api_requests if "/externalcontact/" in path)
 
 
@@ -63,7 +66,7 @@ def _room_conversations(site: Office) -> dict[str, int]:
         }
 
 
-def _fonts(page: Any) -> set[str]:
+def _fonts(page: Any) -> set[str]:  # a pypdfium2 page: the library ships no types
     textpage = page.get_textpage()
     names, buffer, flags = set(), ctypes.create_string_buffer(256), ctypes.c_int()
     for index in range(textpage.count_chars()):

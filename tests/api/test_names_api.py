@@ -34,7 +34,7 @@ def world(edge: Edge) -> World:
     return world
 
 
-def _get(client: TestClient, path: str, **params: Any) -> Any:  # type: ignore[type-arg]
+def _get(client: TestClient[Any], path: str, **params: Any) -> Any:
     response = client.get(path, params=params, headers=HEADERS)
     assert response.status_code == 200, response.text
     return response.json()

@@ -64,8 +64,8 @@ def test_the_readme_steps_with_tencents_library_and_no_network(tencent_sdk_libra
             )
         )
     *setup, pull = results
-    for step in setup:
-        assert step.returncode == 0, step.stderr
+    for done in setup:
+        assert done.returncode == 0, done.stderr
     output = pull.stdout + pull.stderr
     assert pull.returncode != 0
     assert "SDK code 10001" in output and "WeCom could not be reached" in output

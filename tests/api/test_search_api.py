@@ -3,6 +3,8 @@ problem that points at the error, and every search is logged with its query and 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from litestar.testing import TestClient
 from sqlalchemy import func, select
@@ -20,7 +22,7 @@ def world(edge: Edge) -> World:
     return build_world(edge, media=False)
 
 
-def search_all(client: TestClient, username: str) -> list[dict[str, object]]:  # type: ignore[type-arg]
+def search_all(client: TestClient[Any], username: str) -> list[dict[str, object]]:
     client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
     hits, cursor = [], None
     while True:
@@ -85,7 +87,7 @@ def test_a_department_filter_covers_its_subtree(world: World) -> None:
         )
     assert parent is not None, "the scoped department should sit below another one"
 
-    def conversations(client: TestClient, dept: int) -> set[object]:  # type: ignore[type-arg]
+    def conversations(client: TestClient[Any], dept: int) -> set[object]:
         response = client.get(
             "/api/v1/search", params={"q": f"dept:{dept}", "limit": "500"}, headers={"X-Access-Purpose": PURPOSE}
         )

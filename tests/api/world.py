@@ -57,6 +57,11 @@ class World:
     # Alerts raised on the in- and out-of-scope conversations.
     in_alert: int = 0
     out_alert: int = 0
+    # Handover cases of a member inside and one outside the scope (``handover_probes.prepare``).
+    handover_in_case: int = 0
+    handover_out_case: int = 0
+    handover_in_member: str = ""
+    handover_out_member: str = ""
     secrets_seen: list[str] = field(default_factory=list, repr=False)
     message_texts: list[str] = field(default_factory=list, repr=False)
 

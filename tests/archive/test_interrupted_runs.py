@@ -60,7 +60,8 @@ def test_a_killed_pull_is_closed_as_interrupted_not_running_forever(edge: Edge) 
     assert killed.status == "running" and killed.finished_at is None
 
     with edge.database.sessions() as session:
-        assert collect_status(session, corp_id, utcnow()).last_run.status == "running", "lease still valid"  # type: ignore[union-attr]
+        last_run = collect_status(session, corp_id, utcnow()).last_run
+        assert last_run is not None and last_run.status == "running", "lease still valid"
     with edge.database.sessions() as session:
         after_expiry = utcnow() + LEASE_TTL + timedelta(seconds=1)
         shown = collect_status(session, corp_id, after_expiry).last_run

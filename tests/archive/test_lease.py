@@ -12,6 +12,7 @@ from archive.errors import StorageError
 from archive.leased import LeasedJob, leased_run
 from archive.models import PullRun
 from archive.puller import PullReport
+from archive.source import DecryptedRecord
 from config.database import session_scope
 from tests.conftest import Database, Edge
 
@@ -47,7 +48,7 @@ def test_a_second_puller_skips_while_the_first_holds_the_lease(edge: Edge) -> No
     assert done.status == "completed" and done.stored == 200
 
 
-def test_a_lease_lost_midway_stops_the_puller_before_it_writes(edge: Edge) -> None:
+def test_a_lease_lost_midway_stops_the_puller_before_it_writes(edge: Edge, monkeypatch: pytest.MonkeyPatch) -> None:
     edge.simulator.populate(300, messages_per_day=20_000)
     edge.register_keys()
     context = edge.context()
@@ -55,7 +56,7 @@ def test_a_lease_lost_midway_stops_the_puller_before_it_writes(edge: Edge) -> No
     puller.batch_limit = 100
     original_fetch = puller.source.fetch
 
-    def fetch_then_lose_lease(after_seq: int, limit: int):  # type: ignore[no-untyped-def]
+    def fetch_then_lose_lease(after_seq: int, limit: int) -> list[DecryptedRecord]:
         records = original_fetch(after_seq, limit)
         if after_seq > 0:  # after the first batch, another process takes over
             with session_scope(edge.database.sessions) as session:
@@ -63,7 +64,7 @@ def test_a_lease_lost_midway_stops_the_puller_before_it_writes(edge: Edge) -> No
                 repository.acquire_lease(session, puller.lease_name, "usurper", datetime.now(UTC), TTL)
         return records
 
-    puller.source.fetch = fetch_then_lose_lease  # type: ignore[method-assign]
+    monkeypatch.setattr(puller.source, "fetch", fetch_then_lose_lease)
     report = puller.run()
     context.close()
     assert report.status == "failed" and report.error_code == "lease_lost"

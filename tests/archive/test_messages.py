@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -76,10 +77,15 @@ def test_switch_has_its_own_envelope() -> None:
 
 @pytest.mark.parametrize("nested", [False, True])
 def test_vote_flat_or_nested(nested: bool) -> None:
-    fields = {"votetitle": "去哪儿团建", "voteitem": ["西湖", "千岛湖"], "votetype": 101, "voteid": "2027"}
+    fields: dict[str, Any] = {
+        "votetitle": "去哪儿团建",
+        "voteitem": ["西湖", "千岛湖"],
+        "votetype": 101,
+        "voteid": "2027",
+    }
     plaintext = envelope("vote", "vote", fields) if nested else envelope("vote", "ignored", None, **fields)
     message = parse_message(plaintext)
-    assert message.body == VoteBody(**fields)  # type: ignore[arg-type]
+    assert message.body == VoteBody(**fields)
     assert "千岛湖" in message.text
 
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from archive.models import Message, PullRun, QuarantinedRecord
+from archive.puller import PullReport
 from archive.simulator.cipher import encrypt_message
 from archive.simulator.store import StoredChat
 from tests.conftest import Edge
@@ -22,7 +23,7 @@ def pulled_edge(edge: Edge) -> Edge:
     return edge
 
 
-def run_pull(edge: Edge):  # type: ignore[no-untyped-def]
+def run_pull(edge: Edge) -> PullReport:
     context = edge.context()
     try:
         return context.puller(edge.simulator.corp_id).run()

@@ -36,13 +36,13 @@ def test_disk_full_loses_nothing(edge: Edge) -> None:
     assert "INSERT" not in (report.error or "")  # no statement, no parameters
 
     with edge.database.sessions() as session:
-        stored = session.scalar(select(func.count()).select_from(Message))
-        envelopes = session.scalar(select(func.count()).select_from(ChatEnvelopeRow))
+        stored = session.execute(select(func.count()).select_from(Message)).scalar_one()
+        envelopes = session.execute(select(func.count()).select_from(ChatEnvelopeRow)).scalar_one()
         quarantined = session.scalar(select(func.count()).select_from(QuarantinedRecord))
         cursor = session.get(ArchiveCursor, edge.simulator.corp_id)
     assert stored == envelopes < 3000  # whole batches only
     # The environment's fault, not the data's: the batch was not bisected, nothing set aside.
-    assert stored is not None and stored % edge.settings.sdk.pull_limit == 0
+    assert stored % edge.settings.sdk.pull_limit == 0
     assert quarantined == 0 and report.quarantined == 0
     assert (cursor.seq if cursor else 0) == stored
 

@@ -204,7 +204,7 @@ def test_a_lone_unstorable_record_at_the_head_of_the_archive_does_not_wait(edge:
     [row] = open_quarantine(edge)
     assert row.msgid == BAD_MSGID and COMPLAINT[edge.database.dialect] in row.detail
     with edge.database.sessions() as session:
-        assert session.get(ArchiveCursor, edge.simulator.corp_id).seq == 21  # type: ignore[union-attr]
+        assert session.get_one(ArchiveCursor, edge.simulator.corp_id).seq == 21
     assert_archive_consistent(edge, 20)
 
 
@@ -216,7 +216,9 @@ def test_a_batch_refused_record_by_record_is_the_environments_fault(edge: Edge) 
     edge.register_keys()
     assert pull(edge).status == "completed"
     first = huge_file_message(BAD_MSGID, sent)
-    second = {**first, "msgid": BAD_MSGID + "_2", "msgtime": int(first["msgtime"]) + 1}  # type: ignore[call-overload]
+    msgtime = first["msgtime"]
+    assert isinstance(msgtime, int)
+    second = {**first, "msgid": BAD_MSGID + "_2", "msgtime": msgtime + 1}
     edge.simulator.inject([first, second])
 
     refused = pull(edge)
@@ -227,7 +229,7 @@ def test_a_batch_refused_record_by_record_is_the_environments_fault(edge: Edge) 
     assert "INSERT" not in (refused.error or "") and str(HUGE_FILESIZE) not in (refused.error or "")
     assert open_quarantine(edge) == []
     with edge.database.sessions() as session:
-        assert session.get(ArchiveCursor, edge.simulator.corp_id).seq == 20  # type: ignore[union-attr]
+        assert session.get_one(ArchiveCursor, edge.simulator.corp_id).seq == 20
         assert session.scalar(select(func.count()).select_from(ChatEnvelopeRow)) == 20
 
     # Once the batch holds a record the database does take, the bad ones are set aside.
@@ -254,7 +256,7 @@ def test_a_failure_while_isolating_stores_nothing_of_the_batch(edge: Edge) -> No
     assert report.status == "failed"
     assert report.stored == 50
     with edge.database.sessions() as session:
-        assert session.get(ArchiveCursor, edge.simulator.corp_id).seq == 50  # type: ignore[union-attr]
+        assert session.get_one(ArchiveCursor, edge.simulator.corp_id).seq == 50
         assert session.scalar(select(func.count()).select_from(ChatEnvelopeRow)) == 50
     assert sum(stored_msgids(edge).values()) == 50
     assert_archive_consistent(edge, 50)

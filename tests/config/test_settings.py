@@ -41,4 +41,4 @@ def test_defaults_need_no_setup(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_pull_limit_is_checked() -> None:
     with pytest.raises(ValueError, match="1000"):
-        Settings(sdk={"pull_limit": 5000})  # type: ignore[arg-type]
+        Settings.model_validate({"sdk": {"pull_limit": 5000}})

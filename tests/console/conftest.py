@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 from pydantic import SecretStr
@@ -30,6 +30,9 @@ from config.database import create_db_engine, make_session_factory
 from config.settings import CorpSettings, DatabaseSettings, SdkSettings, Settings
 from tests.api.world import PASSWORD, World, build_world
 from tests.conftest import Database, Edge, require
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, ViewportSize
 
 CHROMIUM = Path(os.environ.get("WECOM_AUDIT_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -49,7 +52,7 @@ SCREENSHOTS = (
     if os.environ.get("WECOM_AUDIT_README_IMAGES")
     else Path(tempfile.gettempdir()) / "wecom-audit-screenshots"
 )
-VIEWPORT = {"width": 1366, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1366, "height": 900}
 
 
 def _free_port() -> int:
@@ -59,12 +62,18 @@ def _free_port() -> int:
 
 
 @dataclass
-class ConsoleSite:
+class Site:
+    """The app served on a loopback port (a module may serve a world of its own)."""
+
     url: str
-    world: World
 
     def at(self, path: str) -> str:
         return f"{self.url}{path}"
+
+
+@dataclass
+class ConsoleSite(Site):
+    world: World
 
 
 @pytest.fixture(scope="session")
@@ -121,12 +130,11 @@ def _wait_until_serving(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def browser() -> Iterator[Browser]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         require("Playwright", "the playwright package is not installed (pip install -e '.[dev]')")
-        raise
     if not CHROMIUM.exists():
         require("Chromium", f"{CHROMIUM} not found (Debian package chromium; scripts/install-system-deps.sh test)")
     with sync_playwright() as playwright:
@@ -139,14 +147,15 @@ def browser() -> Iterator[Any]:
 class Watched:
     """A browser tab whose console errors, failed requests and error responses are kept."""
 
-    page: Any
-    site: ConsoleSite
+    page: Page
+    site: Site
     problems: list[str] = field(default_factory=list)
     expected_statuses: set[int] = field(default_factory=set)
 
-    def goto(self, path: str) -> Any:
+    def goto(self, path: str) -> Response:
         """Open a page and let it finish (images, charts): leaving earlier would abort them."""
         response = self.page.goto(self.site.at(path))
+        assert response is not None, path  # None only for a same-document (#fragment) move
         self.page.wait_for_load_state("networkidle")
         return response
 
@@ -171,14 +180,14 @@ class Watched:
 
 
 @pytest.fixture
-def tab(console_site: ConsoleSite, browser: Any) -> Iterator[Watched]:
+def tab(console_site: Site, browser: Browser) -> Iterator[Watched]:
     """A fresh browser context (no cookies) and one watched page; clean at the end. (The site
     is built first: Playwright's sync API keeps an event loop running in this thread.)"""
     context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai", accept_downloads=True)
     page = context.new_page()
     watched = Watched(page, console_site)
 
-    def on_console(message: Any) -> None:
+    def on_console(message: ConsoleMessage) -> None:
         if message.type != "error":
             return
         # Chromium also reports each error response here; those the test expects are fine.
@@ -187,11 +196,11 @@ def tab(console_site: ConsoleSite, browser: Any) -> Iterator[Watched]:
             return
         watched.problems.append(f"console error: {message.text}")
 
-    def on_response(response: Any) -> None:
+    def on_response(response: Response) -> None:
         if response.status >= 400 and response.status not in watched.expected_statuses:
             watched.problems.append(f"HTTP {response.status}: {response.request.method} {response.url}")
 
-    def on_failed(request: Any) -> None:
+    def on_failed(request: Request) -> None:
         failure = request.failure
         # The browser aborts what a page still loads when the test moves on (favicon, lazy
         # images), and a media element aborts its first request once it has the metadata:

@@ -10,6 +10,7 @@ import json
 import zipfile
 from collections import defaultdict
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -19,6 +20,9 @@ from archive.models import Message
 from config.database import session_scope
 from tests.api.world import PASSWORD, PURPOSE
 from tests.console.conftest import ConsoleSite, Watched
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Locator
 
 # What each type's bubble shows (the tag text, Chinese) when it is not plain text.
 TYPE_TAGS = {
@@ -50,13 +54,14 @@ def one_message_per_type(site: ConsoleSite) -> dict[str, tuple[int, int, bool]]:
             .order_by(Message.id)
         )
         for msgtype, message_id, conversation_id in rows:
+            assert conversation_id is not None  # the query keeps only messages in a conversation
             current = found.get(msgtype)
             if current is None or (message_id in done and not current[2]):
                 found[msgtype] = (message_id, conversation_id, message_id in done)
     return found
 
 
-def open_at(tab: Watched, message_id: int, conversation_id: int) -> object:
+def open_at(tab: Watched, message_id: int, conversation_id: int) -> Locator:
     tab.goto(f"/console/conversations/{conversation_id}?anchor={message_id}")
     bubble = tab.page.locator(f'[data-message-id="{message_id}"][data-anchor]')
     bubble.wait_for()
@@ -167,8 +172,8 @@ def test_a_reviewer_cannot_open_a_conversation_outside_their_scope(tab: Watched,
     assert response.status == 403
 
 
-def test_times_are_shown_in_the_browsers_zone(browser: object, console_site: ConsoleSite) -> None:
-    context = browser.new_context(timezone_id="America/New_York", locale="zh-CN")  # type: ignore[attr-defined]
+def test_times_are_shown_in_the_browsers_zone(browser: Browser, console_site: ConsoleSite) -> None:
+    context = browser.new_context(timezone_id="America/New_York", locale="zh-CN")
     try:
         page = context.new_page()
         page.goto(console_site.at("/console/login"))
@@ -183,7 +188,9 @@ def test_times_are_shown_in_the_browsers_zone(browser: object, console_site: Con
         page.goto(console_site.at(f"/console/conversations/{console_site.world.in_conversation}"))
         stamp = page.locator("time").first
         shown = stamp.inner_text()
-        moment = datetime.fromisoformat(stamp.get_attribute("datetime"))
+        stamped = stamp.get_attribute("datetime")
+        assert stamped is not None
+        moment = datetime.fromisoformat(stamped)
         assert shown == moment.astimezone(ZoneInfo("America/New_York")).strftime("%Y-%m-%d %H:%M:%S")
     finally:
         context.close()

@@ -6,6 +6,7 @@ token (issue 15 items 4, 8, 9, 10)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +25,8 @@ Client = TestClient[Any]
 
 
 @pytest.fixture
-def context(database: Database, tmp_path: object) -> AppContext:
-    context = AppContext(Settings(data_dir=tmp_path))  # type: ignore[arg-type]
+def context(database: Database, tmp_path: Path) -> AppContext:
+    context = AppContext(Settings(data_dir=tmp_path))
     context.__dict__["engine"] = database.engine
     with session_scope(context.session_factory) as session:
         operator = security.cli_principal("cli:test")

@@ -29,7 +29,8 @@ def test_a_shared_name_lists_the_people_and_picking_one_searches_by_id(tab: Watc
     alert = tab.page.get_by_role("alert")
     assert f"“from:{surname}” 对应" in alert.inner_text()
     listed = alert.locator("[data-candidate]")
-    shown = {listed.nth(i).get_attribute("data-candidate"): listed.nth(i) for i in range(listed.count())}
+    candidates = [listed.nth(i) for i in range(listed.count())]
+    shown = {candidate.get_attribute("data-candidate") or "": candidate for candidate in candidates}
     assert set(shown) <= set(sharing) and len(shown) == min(len(sharing), 10)
     first_id = sorted(shown)[0]
     assert sharing[first_id] in shown[first_id].inner_text(), "candidates are shown by name"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from audit.text.fold import fold_text
 from search.backend import SearchDocument
@@ -61,7 +62,7 @@ def make_document(number: int, text: str, rng: random.Random, **overrides: objec
     staff = tuple(sorted({p for p in people if not p.startswith("wm")}))
     customers = tuple(sorted({p for p in people if p.startswith("wm")}))
     rule = RULES[number % len(RULES)] if number % 7 == 0 else None
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "msgid": f"msg-{number:05d}",
         "corp_id": "corp-a" if number % 9 else "corp-b",
         "message_id": number,
@@ -83,7 +84,7 @@ def make_document(number: int, text: str, rng: random.Random, **overrides: objec
         "sentiment": ("negative", "neutral", "positive", None)[number % 4],
     }
     values.update(overrides)
-    return SearchDocument(**values)  # type: ignore[arg-type]
+    return SearchDocument(**values)
 
 
 def build_corpus(size: int = 160, seed: int = 5) -> Corpus:

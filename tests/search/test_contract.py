@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -31,6 +31,7 @@ from search.query import parse_query, resolve_departments
 from tests.search.corpus import START, Corpus, build_corpus, filler, make_document
 
 T = TypeVar("T")
+Sort = Literal["newest", "relevance"]
 BackendFactory = Callable[[], SearchBackend]
 
 # dept 1 is the root; 2 and 3 sit below it, 4 below 3.
@@ -343,7 +344,7 @@ def test_facet_counts(search_backend: BackendFactory, corpus: Corpus) -> None:
 
 
 def _pages(
-    factory: BackendFactory, text: str, sort: str, limit: int, between: Callable[[int], Sequence[SearchDocument]]
+    factory: BackendFactory, text: str, sort: Sort, limit: int, between: Callable[[int], Sequence[SearchDocument]]
 ) -> list[str]:
     """Every hit of all pages, indexing ``between(page_number)`` after each page."""
 
@@ -352,7 +353,7 @@ def _pages(
         cursor: str | None = None
         number = 0
         while True:
-            request = SearchRequest(parse_query(text), sort=sort, limit=limit, cursor=cursor)  # type: ignore[arg-type]
+            request = SearchRequest(parse_query(text), sort=sort, limit=limit, cursor=cursor)
             page = await backend.search(request)
             seen.extend(hit.msgid for hit in page.hits)
             number += 1
@@ -387,7 +388,7 @@ def test_newest_first_is_by_message_time(search_backend: BackendFactory, corpus:
 
 @pytest.mark.parametrize("sort", ["newest", "relevance"])
 def test_pagination_is_stable_while_new_messages_arrive(
-    search_backend: BackendFactory, corpus: Corpus, sort: str
+    search_backend: BackendFactory, corpus: Corpus, sort: Sort
 ) -> None:
     rng = random.Random(4)
     arrivals = iter(range(10_000, 10_100))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -33,8 +33,8 @@ def es_settings(url: str, **overrides: Any) -> SearchSettings:
     )
 
 
-def run(make: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(make())  # type: ignore[arg-type]
+def run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return asyncio.run(make())
 
 
 def document(number: int, text: str, msgtime: datetime | None = None, **overrides: Any) -> SearchDocument:
@@ -212,7 +212,8 @@ def test_shards_and_replicas_come_from_the_settings(settings: SearchSettings) ->
         try:
             await backend.index([document(1, "分片")])
             body = (await client.indices.get_settings(index=f"{settings.es_index_prefix}-*")).body
-            return next(iter(body.values()))["settings"]["index"]  # type: ignore[no-any-return]
+            index: dict[str, Any] = next(iter(body.values()))["settings"]["index"]
+            return index
         finally:
             await client.close()
             await backend.close()

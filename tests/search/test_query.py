@@ -88,7 +88,8 @@ def test_dept_expands_to_its_subtree_when_resolved() -> None:
     first, second = query.items
     assert isinstance(first, Filter) and first.departments() == {2, 20}
     assert isinstance(second, Not) and isinstance(second.item, Filter) and second.item.departments() == {5, 50}
-    assert parse_query("dept:7").departments() == {7}  # type: ignore[union-attr]
+    single = parse_query("dept:7")
+    assert isinstance(single, Filter) and single.departments() == {7}
 
 
 def test_an_empty_query_matches_everything() -> None:

@@ -24,7 +24,9 @@ def participants(message: GeneratedMessage) -> tuple[str, set[str]]:
     plaintext = message.plaintext
     if plaintext["action"] == "switch":
         return str(plaintext["user"]), set()
-    return str(plaintext["from"]), {str(userid) for userid in plaintext.get("tolist") or []}  # type: ignore[attr-defined]
+    tolist = plaintext.get("tolist") or []
+    assert isinstance(tolist, list)
+    return str(plaintext["from"]), {str(userid) for userid in tolist}
 
 
 def is_member(userid: str) -> bool:

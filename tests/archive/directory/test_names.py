@@ -4,6 +4,8 @@ told apart, and ids the directory does not know yet marked unsynced."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import event
 
 from archive.directory import names
@@ -18,9 +20,9 @@ ROOM = "wrCCCCCCCCCCCCCCCCCCCCCCCCCCCC3"
 ROBOT = "wbDDDDDDDDDDDDDDDDDDDD4"
 
 
-def _resolve(database: Database, ids: list[str], **kwargs: object) -> names.Names:
+def _resolve(database: Database, ids: list[str], **kwargs: Any) -> names.Names:
     with database.sessions() as session:
-        return names.display_names(session, CORP, ids, **kwargs)  # type: ignore[arg-type]
+        return names.display_names(session, CORP, ids, **kwargs)
 
 
 def test_members_groups_and_robots_by_their_directory_names(database: Database) -> None:
@@ -87,8 +89,14 @@ def test_unknown_ids_keep_their_id_and_are_marked_unsynced(database: Database) -
     with database.sessions.begin() as session:
         rows.member(session, OTHER_CORP, "zhangsan", "别家的张三")
     found = _resolve(database, ["zhangsan", WECHAT_USER, ROOM, ROBOT])
-    for wecom_id, kind in (("zhangsan", "member"), (WECHAT_USER, "customer"), (ROOM, "group"), (ROBOT, "robot")):
-        assert found.of(wecom_id) == names.Name(wecom_id, wecom_id, kind, synced=False)  # type: ignore[arg-type]
+    expected: list[tuple[str, names.Kind]] = [
+        ("zhangsan", "member"),
+        (WECHAT_USER, "customer"),
+        (ROOM, "group"),
+        (ROBOT, "robot"),
+    ]
+    for wecom_id, kind in expected:
+        assert found.of(wecom_id) == names.Name(wecom_id, wecom_id, kind, synced=False)
     assert found.of(WECHAT_USER).with_id() == f"{WECHAT_USER}（未同步）"
     # Not even asked for: still an answer, never an error.
     assert found.of("wrNEVERSEEN").synced is False

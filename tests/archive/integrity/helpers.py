@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -28,8 +29,8 @@ class LinkInfo:
     seq: int
 
 
-def pull(edge: Edge, messages: int, **populate: object) -> None:
-    edge.simulator.populate(messages, messages_per_day=20_000, **populate)  # type: ignore[arg-type]
+def pull(edge: Edge, messages: int, **populate: Any) -> None:
+    edge.simulator.populate(messages, messages_per_day=20_000, **populate)
     edge.register_keys()
     context = edge.context()
     report = context.puller(edge.simulator.corp_id).run()

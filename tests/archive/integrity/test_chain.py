@@ -130,8 +130,8 @@ def test_the_checkpoint_job_checkpoints_each_chain_once_per_change(edge: Edge) -
     pull(edge, 10)
     moved = checkpoint_all(edge.database.sessions, edge.settings)
 
-    assert first[corp_id] is not None and first[corp_id].position == 60  # type: ignore[union-attr]
+    assert (written := first[corp_id]) is not None and written.position == 60
     assert unchanged == {corp_id: None}
-    assert moved[corp_id] is not None and moved[corp_id].position == 70  # type: ignore[union-attr]
+    assert (written := moved[corp_id]) is not None and written.position == 70
     assert len(checkpoint_file(edge).read_text().splitlines()) == 2
     assert run_verify(edge).checkpoints_checked == 4

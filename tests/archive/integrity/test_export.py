@@ -7,6 +7,7 @@ import json
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -18,8 +19,8 @@ from tests.archive.integrity.helpers import link_at, pull, run_verify
 from tests.conftest import Edge
 
 
-def export_all(edge: Edge, out_dir: Path, **filters: object) -> int:
-    return export(edge.database.sessions, edge.simulator.corp_id, out_dir, **filters).messages  # type: ignore[arg-type]
+def export_all(edge: Edge, out_dir: Path, **filters: Any) -> int:
+    return export(edge.database.sessions, edge.simulator.corp_id, out_dir, **filters).messages
 
 
 def test_an_export_verifies_and_names_every_record_of_the_chain(edge: Edge, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -68,14 +69,14 @@ def retention(edge: Edge) -> Iterator[RetentionService]:
 
 
 def run_disposition(
-    edge: Edge, *, now: datetime = NOW, blob_store: BlobStore | None = None, **options: object
+    edge: Edge, *, now: datetime = NOW, blob_store: BlobStore | None = None, **options: Any
 ) -> DispositionReport:
     return dispose(
         edge.database.sessions,
         edge.simulator.corp_id,
         blob_store=blob_store,
         clock=lambda: now,
-        **options,  # type: ignore[arg-type]
+        **options,
     )
 
 

@@ -34,6 +34,12 @@ def invoke(app: typer.Typer, edge: Edge, *args: str) -> Result:
     return CliRunner().invoke(app, ["retention", *args], env=env)
 
 
+def _count(pattern: str, output: str) -> int:
+    found = re.search(pattern, output)
+    assert found, output
+    return int(found.group(1))
+
+
 def test_policies_holds_and_disposition_from_the_command_line(edge: Edge, retention_cli: typer.Typer) -> None:
     sent = sent_messages(pull_history(edge, 400, days=40))
     held_employee = edge.simulator.company.employees[0].userid
@@ -71,12 +77,12 @@ def test_policies_holds_and_disposition_from_the_command_line(edge: Edge, retent
 
     dry = invoke(retention_cli, edge, "dispose", "--dry-run")
     assert dry.exit_code == 0, dry.output
-    would = int(re.search(r"would dispose\s+│\s+(\d+)", dry.output).group(1))  # type: ignore[union-attr]
+    would = _count(r"would dispose\s+│\s+(\d+)", dry.output)
     assert len(stored_msgids(edge)) == len(sent)
 
     done = invoke(retention_cli, edge, "dispose")
     assert done.exit_code == 0, done.output
-    disposed = int(re.search(r"disposed\s+│\s+(\d+)", done.output).group(1))  # type: ignore[union-attr]
+    disposed = _count(r"disposed\s+│\s+(\d+)", done.output)
     assert disposed == would == len(sent) - len(stored_msgids(edge)) > 0
     # The command runs on the wall clock: what is younger than the locked 25 days is all still there.
     assert stored_msgids(edge) >= {m.msgid for m in sent} - older_than(sent, 25, datetime.now(UTC))

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +178,7 @@ def test_decrypt_failure_codes(library: Path, case: str) -> None:
     assert answer["rc"] == code
 
 
-ABORTS = {
+ABORTS: dict[str, Callable[[], tuple[str, str]]] = {
     "encrypt_chat_msg under 13 characters": lambda: (cipher.seal(b"{}")[0], "ABCDEFGHIJKL"),
     # 2*s_len < len(M) and pre_len + 45 <= len(M) pass, but after the first 45 + pre_len
     # characters are dropped only 5 remain, fewer than s_len: std::out_of_range.

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,9 +21,9 @@ REPO = Path(__file__).resolve().parents[3]
 ENTRY = REPO / "archive" / "sdk" / "worker_entry.py"
 
 
-def source_for(library: Path, proxy: str, **options: object) -> FinanceSdkSource:
+def source_for(library: Path, proxy: str, **options: Any) -> FinanceSdkSource:
     config = WorkerConfig(library_path=library, corp_id="ww0123456789abcdef", secret="archive-secret", proxy=proxy)
-    return FinanceSdkSource(config, KeyRing([]), **options)  # type: ignore[arg-type]
+    return FinanceSdkSource(config, KeyRing([]), **options)
 
 
 def test_the_real_library_loads_in_the_worker_of_a_process_that_imported_the_whole_app(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import stat
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from sqlalchemy import delete, select, update
@@ -28,9 +29,9 @@ from tests.conftest import Database
 WATCHED = "officer-b"
 
 
-def configured(database: Database, tmp_path: Path, mode: str) -> sessionmaker[Session]:
+def configured(database: Database, tmp_path: Path, mode: Literal["anchored", "keyed"]) -> sessionmaker[Session]:
     config = AccessLogConfig(
-        mode,  # type: ignore[arg-type]
+        mode,
         tmp_path / "offsite" / "access-log-checkpoints.jsonl",
         tmp_path / "keys" / "access-log.key",
     )
@@ -94,7 +95,9 @@ def rechain(database: Database, *, keep_through: int = 0, drop_actor: str | None
             )
             prev_hash = record_hash
         position = keep_through + len(later)
-        keyed_from = None if keep_through == 0 else session.get(AccessLogHead, 1).keyed_from  # type: ignore[union-attr]
+        head = session.get(AccessLogHead, 1)
+        assert head is not None
+        keyed_from = None if keep_through == 0 else head.keyed_from
         session.execute(update(AccessLogHead).values(position=position, head_hash=prev_hash, keyed_from=keyed_from))
 
 

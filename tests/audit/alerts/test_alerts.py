@@ -40,7 +40,7 @@ def test_same_conversation_rule_and_window_is_one_alert(database: Database) -> N
 def test_raising_again_with_the_same_evidence_changes_nothing(database: Database) -> None:
     with database.sessions.begin() as session:
         chat = conversation(session, "pair:a|wmcust")
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "corp_id": CORP,
             "conversation_id": chat,
             "rule": "idcard",
@@ -51,8 +51,8 @@ def test_raising_again_with_the_same_evidence_changes_nothing(database: Database
             "message_ids": [7],
             "now": T0,
         }
-        first = upsert_alert(session, **kwargs)  # type: ignore[arg-type]
-        repeat = upsert_alert(session, **kwargs)  # type: ignore[arg-type]
+        first = upsert_alert(session, **kwargs)
+        repeat = upsert_alert(session, **kwargs)
         assert first.created and not repeat.created and not repeat.changed
         assert repeat.alert.message_ids == [7]
 

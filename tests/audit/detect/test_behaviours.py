@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -21,9 +22,9 @@ from tests.clock import weekday_afternoon_before
 from tests.conftest import Edge
 
 
-def _after_hours(hours: WorkingHours, moment: datetime, **fields: object) -> bool:
+def _after_hours(hours: WorkingHours, moment: datetime, **fields: Any) -> bool:
     detector = BehaviourDetector(hours, 200.0)
-    message = replace(STAFF_TO_CUSTOMER, text="好的", msgtime=moment, **fields)  # type: ignore[arg-type]
+    message = replace(STAFF_TO_CUSTOMER, text="好的", msgtime=moment, **fields)
     return any(hit.rule == "after_hours" for hit in detector.detect(message))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,9 +25,9 @@ NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 SETTINGS = DetectionSettings()
 
 
-def _rules_hit(engine_rules: RuleSet, text: str, **fields: object) -> list[str]:
+def _rules_hit(engine_rules: RuleSet, text: str, **fields: Any) -> list[str]:
     engine = compile_engine(engine_rules, SETTINGS)
-    message = replace(STAFF_TO_CUSTOMER, text=text, **fields)  # type: ignore[arg-type]
+    message = replace(STAFF_TO_CUSTOMER, text=text, **fields)
     return [hit.rule for hit in engine.scan([message])[0] if hit.detector == "lexicon"]
 
 

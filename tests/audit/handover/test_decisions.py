@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import select
 
@@ -161,8 +163,8 @@ def test_invalid_decisions_say_what_to_do(archive: HandoverArchive) -> None:
     some = sorted(ext for ext, row in customers.items() if row.assigned)[0]
     deleted = sorted(ext for ext, row in customers.items() if not row.assigned)
 
-    def attempt(actor: Principal | None = None, **overrides: object) -> None:
-        arguments: dict[str, object] = {
+    def attempt(actor: Principal | None = None, **overrides: Any) -> None:
+        arguments: dict[str, Any] = {
             "customers": [some],
             "groups": [],
             "decision": Decision.TRANSFER,
@@ -171,7 +173,7 @@ def test_invalid_decisions_say_what_to_do(archive: HandoverArchive) -> None:
         }
         arguments.update(overrides)
         with session_scope(archive.sessions) as session:
-            decide(session, actor or manager(), case_id, now=archive.now(), **arguments)  # type: ignore[arg-type]
+            decide(session, actor or manager(), case_id, now=archive.now(), **arguments)
 
     with pytest.raises(InvalidInput, match="member handing over") as leaving:
         attempt(successor=leaver)

@@ -10,6 +10,7 @@ import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
@@ -216,10 +217,11 @@ def test_suggestion_reasons_are_words_in_the_report_language(database: Database,
 def test_times_are_shown_in_the_zone_given(database: Database, case_id: int) -> None:
     with database.sessions() as session:
         report = build_report(session, case_id)
-    opened = r"<th>创建</th><td>([0-9: -]+) ·"
-    assert re.search(opened, render_html(report, timezone="Asia/Shanghai"))[1] == "2026-11-20 10:00"  # type: ignore[index]
+    opened = re.compile(r"<th>创建</th><td>([0-9: -]+) ·")
+    shanghai = opened.search(render_html(report, timezone="Asia/Shanghai"))
+    assert shanghai and shanghai[1] == "2026-11-20 10:00"
     berlin = render_html(report, timezone="Europe/Berlin")
-    assert re.search(opened, berlin)[1] == "2026-11-20 03:00"  # type: ignore[index]
+    assert (found := opened.search(berlin)) and found[1] == "2026-11-20 03:00"
     assert "Europe/Berlin" in berlin.split("<footer>")[1]
 
 
@@ -228,8 +230,8 @@ def test_unknown_case(database: Database) -> None:
         build_report(session, 424242)
 
 
-def _fonts(page: object) -> set[str]:
-    textpage = page.get_textpage()  # type: ignore[attr-defined]
+def _fonts(page: Any) -> set[str]:  # a pypdfium2 page: the library ships no types
+    textpage = page.get_textpage()
     names: set[str] = set()
     buffer = ctypes.create_string_buffer(256)
     flags = ctypes.c_int()

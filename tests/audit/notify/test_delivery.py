@@ -37,7 +37,7 @@ def receiver() -> Iterator[HttpReceiver]:
 
 
 def _settings(**overrides: object) -> NotifySettings:
-    return NotifySettings(backoff_base_s=30, timeout_s=2, **overrides)  # type: ignore[arg-type]
+    return NotifySettings.model_validate({"backoff_base_s": 30, "timeout_s": 2, **overrides})
 
 
 def test_signed_webhook_is_delivered_and_verifiable(database: Database, receiver: HttpReceiver) -> None:
@@ -147,7 +147,8 @@ def test_email_reaches_a_real_smtp_server(database: Database) -> None:
     [mail] = smtp.messages
     assert mail["To"] == "officer@example.com" and mail["From"] == "audit@example.com"
     assert mail["Subject"] == f"[HIGH] off_platform_contact · alert #{raised.id}"
-    assert "加*****" in mail.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    payload = mail.get_payload(decode=True)
+    assert isinstance(payload, bytes) and "加*****" in payload.decode()
     assert "加微信" not in mail.as_string()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from archive.models import Conversation, Message
 from audit.review import sampling
@@ -15,7 +16,7 @@ from tests.conftest import Database
 START, END = T0.replace(hour=0, minute=0), T0.replace(hour=0, minute=0) + timedelta(days=1)
 
 
-def _messages(session: object, conversation_ids: list[int]) -> None:
+def _messages(session: Session, conversation_ids: list[int]) -> None:
     from archive.models import ChatEnvelopeRow
 
     for n, conversation_id in enumerate(conversation_ids):
@@ -28,9 +29,9 @@ def _messages(session: object, conversation_ids: list[int]) -> None:
             encrypt_chat_msg="",
             pulled_at=T0,
         )
-        session.add(envelope)  # type: ignore[attr-defined]
-        session.flush()  # type: ignore[attr-defined]
-        session.add(  # type: ignore[attr-defined]
+        session.add(envelope)
+        session.flush()
+        session.add(
             Message(
                 corp_id=CORP,
                 envelope_id=envelope.id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from audit.alerts.errors import TransitionRefusedError
 from audit.alerts.from_hits import ScannedMessage, alert_requests
@@ -21,11 +22,11 @@ LATER = T0 + minutes(30)
 PASSWORD = "correct horse battery staple"
 
 
-def users(session: object, **roles: str) -> None:
+def users(session: Session, **roles: str) -> None:
     """Accounts that alerts may be handed to (or not, per their role)."""
     for username, role in roles.items():
         security.create_user(
-            session,  # type: ignore[arg-type]
+            session,
             security.cli_principal("cli:test"),
             username=username,
             password=PASSWORD,
@@ -34,8 +35,8 @@ def users(session: object, **roles: str) -> None:
         )
 
 
-def _trail(session: object, alert_id: int) -> list[tuple[str, str, str, str, str | None]]:
-    return [(t.actor, t.action, t.from_status, t.to_status, t.note) for t in review.trail(session, alert_id)]  # type: ignore[arg-type]
+def _trail(session: Session, alert_id: int) -> list[tuple[str, str, str, str, str | None]]:
+    return [(t.actor, t.action, t.from_status, t.to_status, t.note) for t in review.trail(session, alert_id)]
 
 
 def test_claim_escalate_resolve_is_recorded_step_by_step(database: Database) -> None:
@@ -83,12 +84,13 @@ def test_refused_transitions_change_nothing(database: Database, path: list[str],
         assert len(review.trail(session, item.id)) == entries
 
 
-def _apply(session: object, alert_id: int, action: str) -> None:
-    kwargs = {"actor": "li", "now": LATER}
+def _apply(session: Session, alert_id: int, action: str) -> None:
     if action == "resolve":
-        review.resolve(session, alert_id, disposition="no_action", **kwargs)  # type: ignore[arg-type]
+        review.resolve(session, alert_id, disposition="no_action", actor="li", now=LATER)
     else:
-        getattr(review, {"false_positive": "mark_false_positive"}.get(action, action))(session, alert_id, **kwargs)
+        getattr(review, {"false_positive": "mark_false_positive"}.get(action, action))(
+            session, alert_id, actor="li", now=LATER
+        )
 
 
 def test_release_reopen_assign_and_tags(database: Database) -> None:
