@@ -92,6 +92,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         workflow.review_alert,
         workflow.list_rules,
         workflow.export_rules,
+        workflow.export_rules_workbook,
         workflow.import_rules,
         rules.get_rule_group,
         rules.create_rule_group,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
 
-from anyio import to_thread
+from anyio import CancelScope, to_thread
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from sqlalchemy.orm import Session
@@ -41,10 +41,14 @@ async def _request_session(state: State) -> AsyncGenerator[Session, None]:
         yield session
         await to_thread.run_sync(session.commit)
     except BaseException:
-        await to_thread.run_sync(session.rollback)
+        # Shielded: a request cancelled by a client that went away must still roll back
+        # and give its connection back (an await in a cancelled scope would not run).
+        with CancelScope(shield=True):
+            await to_thread.run_sync(session.rollback)
         raise
     finally:
-        await to_thread.run_sync(session.close)
+        with CancelScope(shield=True):
+            await to_thread.run_sync(session.close)
 
 
 def dependencies() -> dict[str, Provide]:

@@ -34,7 +34,10 @@ def corp_completeness(
     corp_id: CorpIdParam,
     gap_limit: Annotated[int, QueryParameter(ge=1, le=1000, description="List at most this many seq gaps.")] = 20,
     from_seq: Annotated[
-        int, QueryParameter(ge=0, description="List gaps from this seq on (the last gap's before_seq pages on).")
+        int,
+        QueryParameter(
+            ge=0, le=2**63 - 1, description="List gaps from this seq on (the last gap's before_seq pages on)."
+        ),
     ] = 0,
 ) -> CompletenessReport:
     """Seq gaps (leads to check: WeCom's seqs need not be contiguous), how far behind WeCom

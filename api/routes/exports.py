@@ -9,6 +9,7 @@ one's, or a zipped ``wecom-audit export`` directory) without the database."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -91,6 +92,13 @@ async def export_content(request: Request[Any, Any, Any], data: JSONBody[ExportR
     )
 
 
+@dataclass
+class ExportUpload:
+    """The form: ``file``, the export ZIP as downloaded (without it: 400, not a crash)."""
+
+    file: UploadFile
+
+
 @post(
     "/api/v1/exports/verify",
     guards=[requires()],
@@ -99,16 +107,14 @@ async def export_content(request: Request[Any, Any, Any], data: JSONBody[ExportR
     request_max_body_size=VERIFY_MAX_BYTES,
 )
 def verify_export(
-    data: Annotated[
-        UploadFile, Body(media_type=RequestEncodingType.MULTI_PART, description="file: the export ZIP, as downloaded.")
-    ],
+    data: Annotated[ExportUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
 ) -> ExportVerifyOut:
     """Check an export without the database (also: `wecom-audit verify-export` for a
     directory): a ZIP from ``POST /api/v1/exports`` against its manifest's SHA-256 and
     count, or a ZIP of a ``wecom-audit export`` directory against its manifest digest,
     file hashes and every record's chain hash. Upload the ZIP as the form field ``file``
     (``multipart/form-data``, at most 64 MiB). ``ok`` false lists the problems."""
-    report = exports.verify_bundle(data.file.read())
+    report = exports.verify_bundle(data.file.file.read())  # the upload's spooled file, read in this thread
     return msgspec.convert(report, ExportVerifyOut, from_attributes=True)
 
 

@@ -238,22 +238,22 @@ def list_rules(request: Request[Any, Any, Any], db: Db, corp_id: FromQuery[str |
 
 
 @get("/api/v1/rules/export", guards=[requires(Permission.RULES_READ)], sync_to_thread=True, media_type="text/csv")
-def export_rules(
-    request: Request[Any, Any, Any],
-    db: Db,
-    corp_id: FromQuery[str | None] = None,
-    file_format: Annotated[Literal["csv", "xlsx"], QueryParameter(name="format")] = "csv",
-) -> Response[bytes | str]:
-    """The word groups as CSV (``?format=xlsx``: an Excel workbook), the file the import
-    (this API's ``PUT``, the console, `wecom-audit lexicon import`) reads."""
+def export_rules(request: Request[Any, Any, Any], db: Db, corp_id: CorpQuery = None) -> Response[str]:
+    """The word groups as CSV, the file the import (this API's ``PUT``, the console,
+    `wecom-audit lexicon import`) reads. ``/api/v1/rules/export.xlsx``: the same as a workbook."""
     groups, _ = rules_admin.lexicon(db, corp_id, context_of(request).settings.detection.lexicon_data_dir)
-    if file_format == "xlsx":
-        return Response(
-            rules_admin.excel_bytes(groups),
-            media_type=EXCEL,
-            headers={"Content-Disposition": 'attachment; filename="lexicon.xlsx"'},
-        )
     return Response(rules_io.csv_text(groups), media_type="text/csv; charset=utf-8")
+
+
+@get("/api/v1/rules/export.xlsx", guards=[requires(Permission.RULES_READ)], sync_to_thread=True, media_type=EXCEL)
+def export_rules_workbook(request: Request[Any, Any, Any], db: Db, corp_id: CorpQuery = None) -> Response[bytes]:
+    """The word groups as an Excel workbook (one sheet; the columns of the CSV export)."""
+    groups, _ = rules_admin.lexicon(db, corp_id, context_of(request).settings.detection.lexicon_data_dir)
+    return Response(
+        rules_admin.excel_bytes(groups),
+        media_type=EXCEL,
+        headers={"Content-Disposition": 'attachment; filename="lexicon.xlsx"'},
+    )
 
 
 @put(

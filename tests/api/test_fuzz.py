@@ -30,7 +30,21 @@ if TYPE_CHECKING:
 EXAMPLES_PER_OPERATION = 8
 STATEFUL_SEQUENCES = 25
 STATEFUL_STEPS = 8
-CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+# WeCom cannot be reached from this world (no simulator behind the corp's API base URL): an
+# operation that asks WeCom now (``POST /api/v1/consent/check``) rightly answers 503 with
+# this problem type and says what to check. Any other 5xx is still a failure.
+WECOM_UNREACHABLE = "urn:wecom-audit:problem:wecom_transient"
+
+
+@schemathesis.check
+def no_server_error_of_ours(ctx: Any, response: Any, case: OpenApiCase) -> bool | None:
+    """``not_a_server_error``, except a 503 that reports WeCom unreachable."""
+    if response.status_code == 503 and response.json().get("type") == WECOM_UNREACHABLE:
+        return None
+    return not_a_server_error(ctx, response, case)
+
+
+CHECKS = [no_server_error_of_ours, response_schema_conformance, content_type_conformance]
 
 
 def admin_token(world: World) -> str:
@@ -102,7 +116,14 @@ def test_call_sequences_through_the_inferred_links_never_fail_the_server(edge: E
     callers = fuzz_callers(world)
     schema = load_schema(create_app(world.context), callers["admin"])
     document = schema.raw_schema
-    assert "links" not in str(document.get("components", {})), "Litestar now emits links: test them as written"
+    emitted = "links" in document.get("components", {}) or any(
+        "links" in response
+        for item in document.get("paths", {}).values()
+        for operation in item.values()
+        if isinstance(operation, dict)
+        for response in operation.get("responses", {}).values()
+    )
+    assert not emitted, "Litestar now emits links: test them as written"
     base = schema.as_state_machine()
     assert schema.operations_with_incoming_links(), "schemathesis inferred no transition between operations"
     failures: list[str] = []
@@ -122,7 +143,7 @@ def test_call_sequences_through_the_inferred_links_never_fail_the_server(edge: E
                 # Recorded, not raised: hypothesis would replay a failing sequence against a
                 # database the earlier sequences changed and report only that the replay differs.
                 try:
-                    case.validate_response(response, checks=[not_a_server_error])
+                    case.validate_response(response, checks=[no_server_error_of_ours])
                 except (Exception, BaseExceptionGroup) as exc:
                     failures.append(f"{self.call_caller} {case.operation.label}: {exc}"[:4000])
 

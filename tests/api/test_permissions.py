@@ -266,6 +266,7 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
     ],
     ("GET", "/api/v1/rules"): [Probe(allowed(RULE_READERS))],
     ("GET", "/api/v1/rules/export"): [Probe(allowed(RULE_READERS))],
+    ("GET", "/api/v1/rules/export.xlsx"): [Probe(allowed(RULE_READERS))],
     ("PUT", "/api/v1/rules"): [Probe(allowed(RULE_WRITERS), body=lambda _env, _actor: csv_text([]))],
     ("GET", "/api/v1/monitor/groups"): [Probe(allowed(MONITORS))],
     ("GET", "/api/v1/rules/groups/{name:str}"): [Probe(allowed(RULE_READERS), path=SHARED_GROUP)],

@@ -116,7 +116,7 @@ def test_the_lexicon_goes_out_and_in_as_csv_or_excel(world: World, client: TestC
     corp_group = client.get(f"/api/v1/rules/groups/side-deals?corp_id={corp_id}", headers=officer)
     assert corp_group.status_code == 200  # the corp's own group
     assert client.get("/api/v1/rules/groups/side-deals", headers=officer).status_code == 404  # not a global one
-    workbook = client.get(f"/api/v1/rules/export?format=xlsx&corp_id={corp_id}", headers=officer)
+    workbook = client.get(f"/api/v1/rules/export.xlsx?corp_id={corp_id}", headers=officer)
     assert workbook.status_code == 200 and workbook.content[:2] == b"PK"
     again = client.put(
         "/api/v1/rules",
