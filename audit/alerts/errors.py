@@ -30,7 +30,10 @@ class TransitionRefusedError(AlertError, Conflict):
 
     def __init__(self, alert_id: int, action: str, status: str, reason: str = "") -> None:
         detail = f": {reason}" if reason else ""
-        super().__init__(f"alert {alert_id} is {status!r}; {action!r} is not allowed{detail}")
+        super().__init__(
+            f"alert {alert_id} is {status!r}; {action!r} is not allowed{detail}",
+            hint="reload the alert to see its current state",
+        )
         self.alert_id = alert_id
         self.action = action
         self.status = status

@@ -27,15 +27,13 @@ from api.console.render import render
 from api.unit_of_work import Db
 from archive.clock import utcnow
 from archive.directory.names import Place, places_of
-from audit.alerts.errors import AlertError, AlertNotFoundError
 from audit.alerts.evidence import masked_explanation
 from audit.alerts.models import Alert
 from audit.detect.hits import Severity
-from audit.errors import Conflict, InvalidInput
+from audit.errors import InvalidInput
 from audit.review import actions, queue, sampling
 from audit.review import service as review
 from audit.review.actions import NOTE_MAX_CHARS, TAG_MAX_CHARS, ReviewStep
-from audit.review.errors import AssigneeRefusedError
 from audit.review.models import ReviewSample
 from audit.review.queue import AlertFilters
 from audit.security.roles import Permission
@@ -338,14 +336,9 @@ def review_alert(
     action = form.text("action")
     if action not in FORM_ACTIONS:
         raise InvalidInput(f"unknown review action {action!r}")
-    try:
-        actions.review_alert(db, principal_of(request), alert_id, step_of(action, form), utcnow())
-    except AlertNotFoundError:
-        raise
-    except AssigneeRefusedError as exc:
-        raise InvalidInput(str(exc), hint=exc.hint) from None
-    except AlertError as exc:  # a step the alert's state refuses: say which and why
-        raise Conflict(str(exc), hint="reload the alert to see its current state") from None
+    # A refusal is an audit error of its kind (missing 404, bad assignee or note 400, a step
+    # the alert's state refuses 409, with its hint): the console's error page says which.
+    actions.review_alert(db, principal_of(request), alert_id, step_of(action, form), utcnow())
     return Redirect(f"{CONSOLE_PATH}/alerts/{alert_id}?saved=1", status_code=303)
 
 
